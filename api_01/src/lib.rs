@@ -1,0 +1,51 @@
+//! api_01: the front door. It calls api_02 and api_03 at the same time (so
+//! their spans overlap in Zipkin's waterfall) and answers with both answers,
+//! this request's trace id and a link to the trace in the Zipkin UI.
+
+use std::sync::Arc;
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use telemetry::{Downstream, DownstreamClient, Faults, Reply, ServiceConfig};
+
+/// What api_01's handler needs.
+#[derive(Clone, Debug)]
+pub struct Api01 {
+    pub config: ServiceConfig,
+    pub client: DownstreamClient,
+    pub api_02: Downstream,
+    pub api_03: Downstream,
+}
+
+impl Api01 {
+    /// Reads `API_02_URL` and `API_03_URL` (defaults on localhost).
+    pub fn from_env(config: ServiceConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: DownstreamClient::new(config.downstream_timeout)?,
+            api_02: Downstream::from_env("api_02", "API_02_URL", "http://localhost:5002")?,
+            api_03: Downstream::from_env("api_03", "API_03_URL", "http://localhost:5003")?,
+            config,
+        })
+    }
+}
+
+/// `GET /`.
+pub fn router(api: Api01) -> Router {
+    Router::new()
+        .route("/", get(hello))
+        .with_state(Arc::new(api))
+}
+
+async fn hello(State(api): State<Arc<Api01>>, faults: Faults) -> Reply {
+    let reply = Reply::new(&api.config);
+    if let Err(failure) = faults.apply(&api.config.service_name).await {
+        return reply.failure(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string());
+    }
+    let (api_02, api_03) = tokio::join!(
+        api.client.get_json(&api.api_02, &faults),
+        api.client.get_json(&api.api_03, &faults),
+    );
+    reply
+        .with("message", "api_01 called api_02 and api_03")
+        .downstream(&api.api_02.service, api_02)
+        .downstream(&api.api_03.service, api_03)
+}

@@ -1,0 +1,44 @@
+//! api_02: the middle service. It calls api_03 and answers with what api_03
+//! said, so its span sits between api_01's and api_03's in the trace.
+
+use std::sync::Arc;
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use telemetry::{Downstream, DownstreamClient, Faults, Reply, ServiceConfig};
+
+/// What api_02's handler needs.
+#[derive(Clone, Debug)]
+pub struct Api02 {
+    pub config: ServiceConfig,
+    pub client: DownstreamClient,
+    pub api_03: Downstream,
+}
+
+impl Api02 {
+    /// Reads `API_03_URL` (default `http://localhost:5003`).
+    pub fn from_env(config: ServiceConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: DownstreamClient::new(config.downstream_timeout)?,
+            api_03: Downstream::from_env("api_03", "API_03_URL", "http://localhost:5003")?,
+            config,
+        })
+    }
+}
+
+/// `GET /`.
+pub fn router(api: Api02) -> Router {
+    Router::new()
+        .route("/", get(hello))
+        .with_state(Arc::new(api))
+}
+
+async fn hello(State(api): State<Arc<Api02>>, faults: Faults) -> Reply {
+    let reply = Reply::new(&api.config);
+    if let Err(failure) = faults.apply(&api.config.service_name).await {
+        return reply.failure(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string());
+    }
+    let api_03 = api.client.get_json(&api.api_03, &faults).await;
+    reply
+        .with("message", "api_02 called api_03")
+        .downstream(&api.api_03.service, api_03)
+}

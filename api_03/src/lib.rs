@@ -1,0 +1,56 @@
+//! api_03: the last service in the chain. It does one unit of work in a span
+//! of its own (the Python original sleeps there, to give the waterfall a
+//! visible duration) and answers with its name.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use telemetry::{Faults, Reply, ServiceConfig};
+use tracing::Instrument;
+
+/// How long the unit of work takes by default (`WORK_MS`): long enough to
+/// see in Zipkin, short against the callers' 2 s timeout.
+pub const DEFAULT_WORK_MS: u64 = 100;
+
+/// What api_03's handler needs.
+#[derive(Clone, Debug)]
+pub struct Api03 {
+    pub config: ServiceConfig,
+    pub work: Duration,
+}
+
+impl Api03 {
+    /// Reads `WORK_MS` (milliseconds; 0 is allowed).
+    pub fn from_env(config: ServiceConfig) -> anyhow::Result<Self> {
+        let work_ms = telemetry::config::parse_var_or("WORK_MS", DEFAULT_WORK_MS)?;
+        Ok(Self {
+            config,
+            work: Duration::from_millis(work_ms),
+        })
+    }
+}
+
+/// `GET /`.
+pub fn router(api: Api03) -> Router {
+    Router::new()
+        .route("/", get(hello))
+        .with_state(Arc::new(api))
+}
+
+async fn hello(State(api): State<Arc<Api03>>, faults: Faults) -> Reply {
+    let reply = Reply::new(&api.config);
+    if let Err(failure) = faults.apply(&api.config.service_name).await {
+        return reply.failure(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string());
+    }
+    do_work(api.work).await;
+    reply
+        .with("message", "api_03 did its work")
+        .with("work_ms", api.work.as_millis() as u64)
+}
+
+/// Stands in for real work (a query, a computation) so it shows as a child span.
+async fn do_work(duration: Duration) {
+    tokio::time::sleep(duration)
+        .instrument(tracing::info_span!("work", work_ms = duration.as_millis() as u64))
+        .await;
+}

@@ -1,0 +1,109 @@
+//! The JSON every service answers with: its name, what its callees said, and
+//! where to see this request's trace.
+//!
+//! ```json
+//! { "service": "api_02",
+//!   "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+//!   "zipkin_url": "http://localhost:9411/zipkin/traces/4bf92f3577b34da6a3ce929d0e0e4736",
+//!   "downstream": { "api_03": { "service": "api_03", ... } } }
+//! ```
+//!
+//! When a callee fails, the answer says which, keeps what the other callees
+//! answered, and its status is `502` (or `504` when the callee was too slow).
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value, json};
+
+use crate::{DownstreamError, ServiceConfig, current_trace_id};
+
+/// A service's JSON answer, built up field by field.
+#[derive(Debug)]
+pub struct Reply {
+    status: StatusCode,
+    body: Map<String, Value>,
+}
+
+impl Reply {
+    /// A `200` answer naming the service and, when the request is traced,
+    /// its trace id and a link to it in the Zipkin UI.
+    pub fn new(config: &ServiceConfig) -> Self {
+        let mut body = Map::new();
+        body.insert("service".into(), config.service_name.clone().into());
+        if let Some(trace_id) = current_trace_id() {
+            let link = format!("{}/traces/{trace_id}", config.zipkin_ui_url);
+            body.insert("trace_id".into(), trace_id.into());
+            body.insert("zipkin_url".into(), link.into());
+        }
+        Self {
+            status: StatusCode::OK,
+            body,
+        }
+    }
+
+    /// Adds a field.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.body.insert(key.into(), value.into());
+        self
+    }
+
+    /// Records what `callee` answered under `downstream`; a failure also
+    /// goes under `error` and `failed`, and sets the status.
+    pub fn downstream(mut self, callee: &str, result: Result<Value, DownstreamError>) -> Self {
+        let answer = match result {
+            Ok(answer) => answer,
+            Err(error) => {
+                let answer = match &error {
+                    DownstreamError::Failed { answer, .. } => {
+                        json!({ "error": error.to_string(), "answer": answer })
+                    }
+                    _ => json!({ "error": error.to_string() }),
+                };
+                self.record_failure(error.status_code(), error.to_string(), Some(callee));
+                answer
+            }
+        };
+        self.body
+            .entry("downstream")
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .expect("downstream is always an object")
+            .insert(callee.into(), answer);
+        self
+    }
+
+    /// Marks the answer failed with `status` and `message`.
+    pub fn failure(mut self, status: StatusCode, message: impl Into<String>) -> Self {
+        self.record_failure(status, message.into(), None);
+        self
+    }
+
+    fn record_failure(&mut self, status: StatusCode, message: String, callee: Option<&str>) {
+        // The first failure sets the status; later ones add to the message.
+        if self.status.is_success() {
+            self.status = status;
+        }
+        let error = match self.body.get("error").and_then(Value::as_str) {
+            Some(earlier) => format!("{earlier}; {message}"),
+            None => message,
+        };
+        self.body.insert("error".into(), error.into());
+        if let Some(callee) = callee {
+            self.body
+                .entry("failed")
+                .or_insert_with(|| Value::Array(Vec::new()))
+                .as_array_mut()
+                .expect("failed is always an array")
+                .push(callee.into());
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        (self.status, Json(Value::Object(self.body))).into_response()
+    }
+}

@@ -1,0 +1,126 @@
+//! The server side: a SERVER span for every request, a health check that is
+//! not traced, and serving until a shutdown signal.
+
+use std::{future::Future, io, net::SocketAddr};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    middleware::{self, Next},
+    response::Response,
+    routing::get,
+};
+use tokio::net::TcpListener;
+use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{Telemetry, current_trace_id, propagation};
+
+/// The path of the health check compose probes.
+pub const HEALTH_PATH: &str = "/health";
+
+/// Wraps a service's routes: each request to them gets a SERVER span, and
+/// `GET /health` is added outside the span, so probes never flood Zipkin.
+pub fn instrument(routes: Router) -> Router {
+    routes
+        .layer(middleware::from_fn(trace_request))
+        .route(HEALTH_PATH, get(|| async { "ok" }))
+}
+
+/// Starts the SERVER span of one request. Written out rather than built with
+/// tower-http's `TraceLayer`: the span's parent comes from our B3 extraction,
+/// and one plain function shows the whole life of the span.
+async fn trace_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    // Semantic conventions: "{method} {route}", or just the method when no
+    // route matched (a 404 must not invent a route from the raw path).
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = name,
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route,
+        url.path = request.uri().path(),
+        http.response.status_code = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        trace_id = Empty,
+    );
+    // The parent must be set before the span is first entered: that is when
+    // the OpenTelemetry span is built and the sampling decision is made.
+    let _ = span.set_parent(propagation::extract(request.headers()));
+    if let Some(trace_id) = span.in_scope(current_trace_id) {
+        span.record("trace_id", trace_id);
+    }
+
+    let response = next.run(request).instrument(span.clone()).await;
+
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    // A 4xx is the caller's mistake, not the service's: only 5xx marks a
+    // SERVER span as failed (HTTP semantic conventions).
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+        span.record("otel.status_description", status.to_string());
+    }
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets requests
+/// in flight finish. Tests call this directly to control start and stop.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    axum::serve(listener, instrument(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// What each service's `main` does: listen on `addr`, serve until SIGTERM or
+/// Ctrl-C, then flush the last spans.
+pub async fn serve(addr: SocketAddr, app: Router, telemetry: Telemetry) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    let served = run(listener, app, shutdown_signal()).await;
+    tracing::info!("stopped accepting; requests in flight are done");
+    telemetry.shutdown().await;
+    served
+}
+
+/// Completes on Ctrl-C, or on SIGTERM (what `docker stop` sends).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+}

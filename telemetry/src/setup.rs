@@ -1,0 +1,105 @@
+//! Start-up and shutdown of telemetry: one call wires the tracer, the
+//! sampler, the Zipkin exporter and the log output, and the returned guard
+//! flushes what is left when the service stops.
+//!
+//! `tracing` is the API the code uses (spans and log events); the
+//! `tracing-opentelemetry` layer turns its spans into OpenTelemetry spans,
+//! which the SDK samples, batches and hands to [`ZipkinExporter`].
+
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::{
+    Resource,
+    trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider},
+};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt,
+};
+
+use crate::{ServiceConfig, zipkin::ZipkinExporter, zipkin::trace_id_hex};
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("telemetry must be started inside a Tokio runtime: {0}")]
+    NoRuntime(#[from] tokio::runtime::TryCurrentError),
+    #[error("could not build the HTTP client for span export: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("a global tracing subscriber is already installed: {0}")]
+    Subscriber(#[from] tracing_subscriber::util::TryInitError),
+}
+
+/// The running telemetry. Keep it until the server has stopped, then call
+/// [`Telemetry::shutdown`].
+#[must_use = "dropping the guard without `shutdown` loses the last spans"]
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    /// Installs the global `tracing` subscriber: log lines to stdout,
+    /// filtered by `RUST_LOG` (default `info`), and spans to Zipkin.
+    /// Call it once, from inside the Tokio runtime.
+    pub fn init(config: &ServiceConfig) -> Result<Self, TelemetryError> {
+        let exporter =
+            ZipkinExporter::new(&config.zipkin_endpoint, tokio::runtime::Handle::try_current()?)?;
+        // Batching keeps export off the request path; the queue is bounded, so
+        // memory is too when Zipkin is away. `OTEL_BSP_*` variables tune it.
+        let processor = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(BatchConfigBuilder::default().build())
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_resource(
+                Resource::builder_empty()
+                    .with_service_name(config.service_name.clone())
+                    .build(),
+            )
+            .with_sampler(config.sampler.build())
+            .with_span_processor(processor)
+            .build();
+
+        // Only our own spans (INFO and above) become OpenTelemetry spans, so
+        // the libraries' debug spans never reach Zipkin, whatever `RUST_LOG` says.
+        let spans_to_zipkin = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+            .with_tracked_inactivity(false)
+            .with_location(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            .with_filter(LevelFilter::INFO);
+        let log_lines = tracing_subscriber::fmt::layer().with_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        );
+        tracing_subscriber::registry()
+            .with(spans_to_zipkin)
+            .with(log_lines)
+            .try_init()?;
+        Ok(Self { provider })
+    }
+
+    /// Exports the spans still queued, then stops the exporter. The
+    /// subscriber does not do this itself: without it, the spans of the last
+    /// requests before a shutdown would be lost.
+    pub async fn shutdown(self) {
+        // The provider blocks until the final upload, which runs on this
+        // runtime: wait on a blocking thread, not on a runtime worker.
+        let provider = self.provider;
+        let outcome = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        match outcome {
+            Ok(Ok(())) => tracing::info!("spans flushed; telemetry stopped"),
+            Ok(Err(error)) => tracing::warn!(%error, "telemetry did not stop cleanly"),
+            Err(error) => tracing::warn!(%error, "telemetry shutdown task failed"),
+        }
+    }
+}
+
+/// The trace id of the current span, as Zipkin shows it, if there is one.
+pub fn current_trace_id() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| trace_id_hex(span_context.trace_id()))
+}
