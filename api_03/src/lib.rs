@@ -51,6 +51,9 @@ async fn hello(State(api): State<Arc<Api03>>, faults: Faults) -> Reply {
 /// Stands in for real work (a query, a computation) so it shows as a child span.
 async fn do_work(duration: Duration) {
     tokio::time::sleep(duration)
-        .instrument(tracing::info_span!("work", work_ms = duration.as_millis() as u64))
+        .instrument(tracing::info_span!(
+            "work",
+            work_ms = duration.as_millis() as u64
+        ))
         .await;
 }

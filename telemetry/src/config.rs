@@ -150,7 +150,10 @@ mod tests {
         let config = config(&[
             ("OTEL_SERVICE_NAME", "checkout"),
             ("PORT", "8080"),
-            ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://zipkin:9411/api/v2/spans"),
+            (
+                "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+                "http://zipkin:9411/api/v2/spans",
+            ),
             ("ZIPKIN_UI_URL", "http://example.test/zipkin/"),
             ("DOWNSTREAM_TIMEOUT_MS", "250"),
         ])

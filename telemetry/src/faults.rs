@@ -117,7 +117,9 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         runtime
             .block_on(Faults::from_request_parts(&mut parts, &()))
             .map_err(|response| response.status())
@@ -126,9 +128,15 @@ mod tests {
     #[test]
     fn knobs_parse_from_the_query() {
         assert_eq!(parse(""), Ok(Faults::default()));
-        assert_eq!(parse("fail=api_03").unwrap().fail.as_deref(), Some("api_03"));
+        assert_eq!(
+            parse("fail=api_03").unwrap().fail.as_deref(),
+            Some("api_03")
+        );
         let slow = parse("slow=api_02&delay_ms=300").unwrap();
-        assert_eq!((slow.slow.as_deref(), slow.delay_ms), (Some("api_02"), Some(300)));
+        assert_eq!(
+            (slow.slow.as_deref(), slow.delay_ms),
+            (Some("api_02"), Some(300))
+        );
     }
 
     #[test]

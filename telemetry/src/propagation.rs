@@ -131,7 +131,11 @@ mod tests {
 
     fn injected(flags: u8) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        inject(&span(flags), SpanId::from_hex(PARENT_ID).unwrap(), &mut headers);
+        inject(
+            &span(flags),
+            SpanId::from_hex(PARENT_ID).unwrap(),
+            &mut headers,
+        );
         headers
     }
 
@@ -205,8 +209,14 @@ mod tests {
 
     #[test]
     fn a_64_bit_trace_id_is_kept() {
-        let cx = extracted(&[("X-B3-TraceId", "a3ce929d0e0e4736"), ("X-B3-SpanId", SPAN_ID)]);
-        assert_eq!(cx.trace_id().to_string(), "0000000000000000a3ce929d0e0e4736");
+        let cx = extracted(&[
+            ("X-B3-TraceId", "a3ce929d0e0e4736"),
+            ("X-B3-SpanId", SPAN_ID),
+        ]);
+        assert_eq!(
+            cx.trace_id().to_string(),
+            "0000000000000000a3ce929d0e0e4736"
+        );
     }
 
     #[test]

@@ -194,17 +194,26 @@ mod tests {
 
     #[test]
     fn the_default_is_parent_based_always_on() {
-        assert_eq!(SamplerConfig::from_vars(None, None).unwrap(), SamplerConfig::default());
+        assert_eq!(
+            SamplerConfig::from_vars(None, None).unwrap(),
+            SamplerConfig::default()
+        );
         let config = SamplerConfig::default();
         assert_eq!(decide(config, None), SamplingDecision::RecordAndSample);
-        assert_eq!(decide(config, Some(SAMPLED)), SamplingDecision::RecordAndSample);
+        assert_eq!(
+            decide(config, Some(SAMPLED)),
+            SamplingDecision::RecordAndSample
+        );
         assert_eq!(decide(config, Some(NOT_SAMPLED)), SamplingDecision::Drop);
     }
 
     #[test]
     fn a_deferred_parent_is_decided_by_the_root_sampler() {
         let on = SamplerConfig::default();
-        assert_eq!(decide(on, Some(DEFERRED)), SamplingDecision::RecordAndSample);
+        assert_eq!(
+            decide(on, Some(DEFERRED)),
+            SamplingDecision::RecordAndSample
+        );
         let off = SamplerConfig::from_vars(Some("parentbased_always_off"), None).unwrap();
         assert_eq!(decide(off, Some(DEFERRED)), SamplingDecision::Drop);
     }
@@ -213,7 +222,10 @@ mod tests {
     fn debug_is_always_recorded() {
         let off = SamplerConfig::from_vars(Some("always_off"), None).unwrap();
         assert_eq!(decide(off, Some(DEBUG)), SamplingDecision::RecordAndSample);
-        assert_eq!(decide(off, Some(DEBUG | SAMPLED)), SamplingDecision::RecordAndSample);
+        assert_eq!(
+            decide(off, Some(DEBUG | SAMPLED)),
+            SamplingDecision::RecordAndSample
+        );
         assert_eq!(decide(off, None), SamplingDecision::Drop);
     }
 
@@ -222,15 +234,24 @@ mod tests {
         let parse = |name, arg| SamplerConfig::from_vars(Some(name), arg).unwrap();
         assert_eq!(
             parse("traceidratio", Some("0.25")),
-            SamplerConfig { parent_based: false, root: RootSampler::TraceIdRatio(0.25) }
+            SamplerConfig {
+                parent_based: false,
+                root: RootSampler::TraceIdRatio(0.25)
+            }
         );
         assert_eq!(
             parse("parentbased_traceidratio", None),
-            SamplerConfig { parent_based: true, root: RootSampler::TraceIdRatio(1.0) }
+            SamplerConfig {
+                parent_based: true,
+                root: RootSampler::TraceIdRatio(1.0)
+            }
         );
         assert_eq!(
             parse("always_on", None),
-            SamplerConfig { parent_based: false, root: RootSampler::AlwaysOn }
+            SamplerConfig {
+                parent_based: false,
+                root: RootSampler::AlwaysOn
+            }
         );
         // Not parent-based: a sampled parent does not force a root sampler that says no.
         let off = parse("always_off", None);

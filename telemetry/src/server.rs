@@ -61,10 +61,18 @@ async fn trace_request(request: Request, next: Next) -> Response {
         span.record("trace_id", trace_id);
     }
 
+    let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
 
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
+    });
     // A 4xx is the caller's mistake, not the service's: only 5xx marks a
     // SERVER span as failed (HTTP semantic conventions).
     if status.is_server_error() {

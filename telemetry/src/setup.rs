@@ -6,14 +6,17 @@
 //! `tracing-opentelemetry` layer turns its spans into OpenTelemetry spans,
 //! which the SDK samples, batches and hands to [`ZipkinExporter`].
 
+use std::io::IsTerminal;
+
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::{
     Resource,
     trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider},
 };
+use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt,
+    EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, util::SubscriberInitExt,
 };
 
 use crate::{ServiceConfig, zipkin::ZipkinExporter, zipkin::trace_id_hex};
@@ -41,8 +44,10 @@ impl Telemetry {
     /// filtered by `RUST_LOG` (default `info`), and spans to Zipkin.
     /// Call it once, from inside the Tokio runtime.
     pub fn init(config: &ServiceConfig) -> Result<Self, TelemetryError> {
-        let exporter =
-            ZipkinExporter::new(&config.zipkin_endpoint, tokio::runtime::Handle::try_current()?)?;
+        let exporter = ZipkinExporter::new(
+            &config.zipkin_endpoint,
+            tokio::runtime::Handle::try_current()?,
+        )?;
         // Batching keeps export off the request path; the queue is bounded, so
         // memory is too when Zipkin is away. `OTEL_BSP_*` variables tune it.
         let processor = BatchSpanProcessor::builder(exporter)
@@ -58,8 +63,9 @@ impl Telemetry {
             .with_span_processor(processor)
             .build();
 
-        // Only our own spans (INFO and above) become OpenTelemetry spans, so
-        // the libraries' debug spans never reach Zipkin, whatever `RUST_LOG` says.
+        // Only INFO spans become OpenTelemetry spans, so the libraries' debug
+        // spans never reach Zipkin, whatever `RUST_LOG` says; only warnings
+        // and errors become span annotations, not every access-log line.
         let spans_to_zipkin = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
             .with_tracked_inactivity(false)
@@ -67,10 +73,19 @@ impl Telemetry {
             .with_threads(false)
             .with_level(false)
             .with_target(false)
-            .with_filter(LevelFilter::INFO);
-        let log_lines = tracing_subscriber::fmt::layer().with_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        );
+            .with_filter(filter_fn(|metadata| {
+                let wanted = if metadata.is_span() {
+                    Level::INFO
+                } else {
+                    Level::WARN
+                };
+                *metadata.level() <= wanted
+            }));
+        let log_lines = tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_filter(
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            );
         tracing_subscriber::registry()
             .with(spans_to_zipkin)
             .with(log_lines)

@@ -127,7 +127,10 @@ struct FailureState {
 
 impl FailureLog {
     fn record(&self, outcome: Result<(), String>, span_count: usize) {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match outcome {
             Ok(()) if state.failing => {
                 state.failing = false;
@@ -163,7 +166,10 @@ impl FailureLog {
 
     /// Logs losses not yet reported, so a shutdown never hides them.
     fn report_pending(&self) {
-        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if state.spans_lost_unlogged > 0 {
             tracing::warn!(
                 spans_lost = state.spans_lost_unlogged,

@@ -198,7 +198,12 @@ mod tests {
             KeyValue::new("http.request.method", "GET"),
             KeyValue::new("http.response.status_code", 200),
         ];
-        let zipkin = json_of(&span(SpanId::INVALID, SpanKind::Server, Status::Unset, attributes));
+        let zipkin = json_of(&span(
+            SpanId::INVALID,
+            SpanKind::Server,
+            Status::Unset,
+            attributes,
+        ));
         assert_eq!(
             zipkin,
             json!({

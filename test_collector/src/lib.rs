@@ -1,0 +1,278 @@
+//! A small stand-in for Zipkin that speaks the part of its v2 HTTP API the
+//! project needs, and keeps what it receives for tests to inspect.
+//!
+//! - `POST /api/v2/spans`: a JSON array of spans, as Zipkin accepts them.
+//! - `GET /api/v2/traces`, `GET /api/v2/trace/{id}`, `GET /api/v2/services`,
+//!   `GET /api/v2/dependencies`: read back what arrived, shaped as Zipkin
+//!   answers (dependency links are derived from parent spans that belong to
+//!   another service, as Zipkin's linker does).
+//! - `GET /stats`: how many spans and uploads arrived; `GET /health`.
+//!
+//! It reads spans as plain JSON, not through the exporter's types, so the
+//! tests check the wire format itself. With [`Mode::CountOnly`] it keeps
+//! only counts: the benchmark's sink, where storing spans would cost more
+//! than the services being measured.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
+
+/// Whether the collector keeps spans or only counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    KeepSpans,
+    CountOnly,
+}
+
+/// What has arrived so far.
+#[derive(Debug)]
+pub struct Store {
+    mode: Mode,
+    received: Mutex<Received>,
+    arrived: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Received {
+    spans: Vec<Value>,
+    span_count: u64,
+    upload_count: u64,
+}
+
+impl Store {
+    pub fn new(mode: Mode) -> Arc<Self> {
+        Arc::new(Self {
+            mode,
+            received: Mutex::default(),
+            arrived: Notify::new(),
+        })
+    }
+
+    /// Every span received, in arrival order (empty in count-only mode).
+    pub fn spans(&self) -> Vec<Value> {
+        self.lock().spans.clone()
+    }
+
+    /// How many spans have arrived.
+    pub fn span_count(&self) -> u64 {
+        self.lock().span_count
+    }
+
+    /// Forgets every span received so far.
+    pub fn clear(&self) {
+        *self.lock() = Received::default();
+    }
+
+    /// Waits until `done` holds for the spans received, or `limit` passes;
+    /// returns the spans as they were then, and whether `done` held.
+    pub async fn wait_for(
+        &self,
+        limit: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> (Vec<Value>, bool) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let arrived = self.arrived.notified();
+            let spans = self.spans();
+            if done(&spans) {
+                return (spans, true);
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                let spans = self.spans();
+                let held = done(&spans);
+                return (spans, held);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
+        self.received
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn accept(&self, body: &[u8]) -> Result<(), String> {
+        let mut received = match self.mode {
+            Mode::CountOnly => {
+                let spans: Vec<IgnoredAny> =
+                    serde_json::from_slice(body).map_err(|error| error.to_string())?;
+                let mut received = self.lock();
+                received.span_count += spans.len() as u64;
+                received
+            }
+            Mode::KeepSpans => {
+                let spans: Vec<Value> =
+                    serde_json::from_slice(body).map_err(|error| error.to_string())?;
+                if let Some(bad) = spans.iter().find(|span| !span.is_object()) {
+                    return Err(format!("a span must be a JSON object, got {bad}"));
+                }
+                let mut received = self.lock();
+                received.span_count += spans.len() as u64;
+                received.spans.extend(spans);
+                received
+            }
+        };
+        received.upload_count += 1;
+        drop(received);
+        self.arrived.notify_waiters();
+        Ok(())
+    }
+}
+
+/// The collector's routes, over `store`.
+pub fn router(store: Arc<Store>) -> Router {
+    Router::new()
+        .route("/api/v2/spans", post(receive_spans))
+        .route("/api/v2/traces", get(traces))
+        .route("/api/v2/trace/{trace_id}", get(trace))
+        .route("/api/v2/services", get(services))
+        .route("/api/v2/dependencies", get(dependencies))
+        .route("/stats", get(stats))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(store)
+}
+
+/// A collector running on a Tokio task; it stops when dropped.
+#[derive(Debug)]
+pub struct Collector {
+    pub store: Arc<Store>,
+    pub addr: std::net::SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Collector {
+    /// Starts a collector that keeps spans, on a free loopback port.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_on(
+            TcpListener::bind("127.0.0.1:0").await?,
+            Store::new(Mode::KeepSpans),
+        )
+    }
+
+    /// Starts a collector on `listener`, filling `store`.
+    pub fn start_on(listener: TcpListener, store: Arc<Store>) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let app = router(store.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { store, addr, task })
+    }
+
+    /// The URL to give services as `OTEL_EXPORTER_ZIPKIN_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/api/v2/spans", self.addr)
+    }
+
+    /// Stops listening; the port is free again once this returns.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn receive_spans(State(store): State<Arc<Store>>, body: Bytes) -> (StatusCode, String) {
+    match store.accept(&body) {
+        Ok(()) => (StatusCode::ACCEPTED, String::new()),
+        Err(error) => (StatusCode::BAD_REQUEST, error),
+    }
+}
+
+fn by_trace(spans: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut traces: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for span in spans {
+        let trace_id = span["traceId"].as_str().unwrap_or_default().to_owned();
+        traces.entry(trace_id).or_default().push(span.clone());
+    }
+    traces
+}
+
+async fn traces(State(store): State<Arc<Store>>) -> Json<Vec<Vec<Value>>> {
+    Json(by_trace(&store.spans()).into_values().collect())
+}
+
+async fn trace(
+    State(store): State<Arc<Store>>,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Vec<Value>>, StatusCode> {
+    by_trace(&store.spans())
+        .remove(&trace_id)
+        .map(Json)
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
+async fn services(State(store): State<Arc<Store>>) -> Json<BTreeSet<String>> {
+    Json(
+        store
+            .spans()
+            .iter()
+            .filter_map(|span| span["localEndpoint"]["serviceName"].as_str())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+async fn dependencies(State(store): State<Arc<Store>>) -> Json<Vec<Value>> {
+    let links = dependency_links(&store.spans());
+    Json(
+        links
+            .into_iter()
+            .map(|((parent, child), calls)| json!({ "parent": parent, "child": child, "callCount": calls }))
+            .collect(),
+    )
+}
+
+/// `(caller, callee) → calls`: one call wherever a span's parent belongs to
+/// another service.
+pub fn dependency_links(spans: &[Value]) -> BTreeMap<(String, String), u64> {
+    let service_of = |span: &Value| {
+        span["localEndpoint"]["serviceName"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let by_id: BTreeMap<(&str, &str), &Value> = spans
+        .iter()
+        .filter_map(|span| Some(((span["traceId"].as_str()?, span["id"].as_str()?), span)))
+        .collect();
+    let mut links = BTreeMap::new();
+    for span in spans {
+        let (Some(trace_id), Some(parent_id)) =
+            (span["traceId"].as_str(), span["parentId"].as_str())
+        else {
+            continue;
+        };
+        let Some(parent) = by_id.get(&(trace_id, parent_id)) else {
+            continue;
+        };
+        if let (Some(caller), Some(callee)) = (service_of(parent), service_of(span))
+            && caller != callee
+        {
+            *links.entry((caller, callee)).or_insert(0) += 1;
+        }
+    }
+    links
+}
+
+async fn stats(State(store): State<Arc<Store>>) -> Json<Value> {
+    let received = store.lock();
+    Json(json!({ "spans": received.span_count, "uploads": received.upload_count }))
+}
