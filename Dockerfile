@@ -1,0 +1,30 @@
+# One image recipe for every binary of the workspace:
+#   docker build --build-arg SERVICE=api_02 -t api_02 .
+# SERVICE is api_01, api_02, api_03 (or test_collector, the Zipkin stand-in).
+#
+# cargo-chef builds the dependencies in a layer of their own, keyed on the
+# manifests and Cargo.lock only, so a change to a handler rebuilds our code,
+# not the ~200 crates under it.
+
+FROM rust:1.95-slim-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /app
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /app/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+# All four binaries in one layer, shared by the images of every service.
+RUN cargo build --release --locked --bin api_01 --bin api_02 --bin api_03 --bin test_collector
+
+# Only the binary ships: no toolchain, no sources, no shell tools beyond Debian's base.
+FROM debian:bookworm-slim AS runtime
+ARG SERVICE
+COPY --from=builder /app/target/release/${SERVICE} /usr/local/bin/service
+# A numeric user needs no account in /etc/passwd, and is never root.
+USER 10001:10001
+ENTRYPOINT ["/usr/local/bin/service"]
