@@ -118,6 +118,26 @@ impl Service {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Waits until the service has printed `count` lines containing `text`.
+    pub async fn wait_for_log(&self, text: &str, count: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self
+                .logs()
+                .iter()
+                .filter(|line| line.contains(text))
+                .count()
+                >= count
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Sends SIGTERM and waits for the process to exit, at most `limit`.
     pub async fn terminate(&mut self, limit: Duration) -> ExitStatus {
         let pid = self.child.id().to_string();
@@ -158,37 +178,106 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts a collector, then api_03, api_02, api_01, each with `env`
-    /// (on top of settings that make the tests quick: spans are exported
-    /// every 100 ms and api_03's work takes 20 ms).
+    /// Starts a collector, then the three services exporting to it, each
+    /// with `env` (see [`start_services`]).
     pub async fn start(env: &[(&str, &str)]) -> Stack {
         let collector = Collector::start().await.expect("the collector starts");
-        let endpoint = collector.endpoint();
-        let mut common = vec![
-            ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", endpoint.as_str()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("WORK_MS", "20"),
-        ];
-        common.extend_from_slice(env);
-        let api_03 = Service::start("api_03", &common);
-        let api_02 = Service::start(
-            "api_02",
-            &[common.as_slice(), &[("API_03_URL", &api_03.url)]].concat(),
-        );
-        let api_01 = Service::start(
-            "api_01",
-            &[
-                common.as_slice(),
-                &[("API_02_URL", &api_02.url), ("API_03_URL", &api_03.url)],
-            ]
-            .concat(),
-        );
+        let (api_01, api_02, api_03) = start_services(&collector.endpoint(), env);
         Stack {
             collector,
             api_01,
             api_02,
             api_03,
         }
+    }
+}
+
+/// Starts api_03, api_02, api_01, wired to each other and exporting to
+/// `zipkin_endpoint`, each with `env` on top of settings that keep the tests
+/// quick (spans exported every 100 ms, api_03's work takes 20 ms).
+pub fn start_services(zipkin_endpoint: &str, env: &[(&str, &str)]) -> (Service, Service, Service) {
+    let mut common = vec![
+        ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", zipkin_endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("WORK_MS", "20"),
+    ];
+    common.extend_from_slice(env);
+    let api_03 = Service::start("api_03", &common);
+    let api_02 = Service::start(
+        "api_02",
+        &[common.as_slice(), &[("API_03_URL", &api_03.url)]].concat(),
+    );
+    let api_01 = Service::start(
+        "api_01",
+        &[
+            common.as_slice(),
+            &[("API_02_URL", &api_02.url), ("API_03_URL", &api_03.url)],
+        ]
+        .concat(),
+    );
+    (api_01, api_02, api_03)
+}
+
+/// A Zipkin endpoint where nothing listens: connections are refused.
+/// (The port was free a moment ago; a test may start a collector on it.)
+pub fn refusing_endpoint() -> (String, std::net::SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (format!("http://{addr}/api/v2/spans"), addr)
+}
+
+/// A Zipkin endpoint that accepts connections and never answers; it stops
+/// when the returned task is dropped or aborted.
+pub async fn hanging_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/v2/spans", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (url, task)
+}
+
+/// A stand-in callee that answers `{"service":"recorder"}` and records the
+/// headers of every request it receives.
+pub struct HeaderRecorder {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<axum::http::HeaderMap>>>,
+}
+
+impl HeaderRecorder {
+    pub async fn start() -> HeaderRecorder {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let record = received.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                record.lock().unwrap().push(headers);
+                async { axum::Json(serde_json::json!({ "service": "recorder" })) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        HeaderRecorder { url, received }
+    }
+
+    /// The value of `name` in each request received.
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|headers| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
     }
 }
 

@@ -2,14 +2,10 @@
 //! services, B3 context from a caller is continued, and the last spans are
 //! flushed when the services stop.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-};
+use std::collections::BTreeMap;
 
-use axum::{Json, Router, http::HeaderMap, routing::get};
 use e2e::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";
 const SPAN_ID: &str = "a2fb4a1d1a96d312";
@@ -203,33 +199,16 @@ async fn single_header_b3_and_w3c_traceparent_are_continued() {
     }
 }
 
-/// A stand-in for api_02 that records the headers it receives.
-async fn header_recorder() -> (String, Arc<Mutex<Vec<HeaderMap>>>) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let record = received.clone();
-    let app = Router::new().route(
-        "/",
-        get(move |headers: HeaderMap| {
-            record.lock().unwrap().push(headers);
-            async { Json(json!({ "service": "recorder" })) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, received)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_carry_all_four_b3_headers() {
     let collector = Collector::start().await.unwrap();
-    let (recorder_url, received) = header_recorder().await;
+    let recorder = HeaderRecorder::start().await;
     let endpoint = collector.endpoint();
     let env = [
         ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ("API_02_URL", recorder_url.as_str()),
-        ("API_03_URL", recorder_url.as_str()),
+        ("API_02_URL", recorder.url.as_str()),
+        ("API_03_URL", recorder.url.as_str()),
     ];
     let api_01 = Service::start("api_01", &env);
     let (status, answer) = fetch(&api_01.url, &[]).await;
@@ -238,7 +217,7 @@ async fn calls_carry_all_four_b3_headers() {
     let spans = wait_for_trace(&collector, trace_id, 3).await;
     let server = spans_of(&spans, "api_01", "SERVER")[0];
 
-    let received = received.lock().unwrap().clone();
+    let received = recorder.received.lock().unwrap().clone();
     assert_eq!(received.len(), 2, "api_01 called the recorder twice");
     for headers in &received {
         let header = |name: &str| {

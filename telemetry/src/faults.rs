@@ -77,6 +77,10 @@ impl Faults {
     pub async fn apply(&self, service: &str) -> Result<(), InjectedFailure> {
         if self.slow.as_deref() == Some(service) {
             let delay_ms = self.delay_ms.unwrap_or(DEFAULT_DELAY_MS);
+            tracing::info!(
+                delay_ms,
+                "delaying this request, as asked with slow={service}"
+            );
             tokio::time::sleep(Duration::from_millis(delay_ms))
                 .instrument(tracing::info_span!("injected delay", delay_ms))
                 .await;

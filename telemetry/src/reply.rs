@@ -82,8 +82,10 @@ impl Reply {
     }
 
     fn record_failure(&mut self, status: StatusCode, message: String, callee: Option<&str>) {
-        // The first failure sets the status; later ones add to the message.
-        if self.status.is_success() {
+        // The first failure sets the status, except that a callee too slow
+        // (504) outranks one that failed (502): the status then does not
+        // depend on which of two concurrent failures came back first.
+        if self.status.is_success() || status == StatusCode::GATEWAY_TIMEOUT {
             self.status = status;
         }
         let error = match self.body.get("error").and_then(Value::as_str) {

@@ -142,6 +142,7 @@ impl FailureLog {
             }
             Ok(()) => {}
             Err(error) => {
+                tracing::debug!(%error, spans_lost = span_count, "span upload failed");
                 state.failing = true;
                 state.spans_lost_unlogged += span_count as u64;
                 state.spans_lost_total += span_count as u64;
