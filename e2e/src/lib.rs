@@ -138,6 +138,11 @@ impl Service {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the process to exit, at most `limit`.
     pub async fn terminate(&mut self, limit: Duration) -> ExitStatus {
         let pid = self.child.id().to_string();
@@ -146,6 +151,11 @@ impl Service {
             .status()
             .expect("kill can be run");
         assert!(sent.success(), "could not signal {}", self.name);
+        self.wait_for_exit(limit).await
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub async fn wait_for_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -149,7 +149,11 @@ async fn a_callee_that_hangs_gives_504_within_the_timeout() {
     // closes and api_02's handler is dropped mid-delay: its SERVER and delay
     // spans end there, and are exported too.
     let spans = wait_for_trace(&stack.collector, trace_id, 7).await;
-    assert!(spans.iter().any(|span| span["name"] == "injected delay" && service(span) == "api_02"));
+    assert!(
+        spans
+            .iter()
+            .any(|span| span["name"] == "injected delay" && service(span) == "api_02")
+    );
     let timed_out = client_span_to(&spans, "api_01", "api_02");
     assert_error_span(timed_out);
     assert_eq!(tag(timed_out, "error.type"), Some("timeout"));

@@ -129,23 +129,22 @@ impl ShouldSample for B3Sampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        let remote_parent = parent_context
+        let parent = parent_context
             .map(|cx| cx.span().span_context().clone())
-            .filter(|parent| parent.is_valid() && parent.is_remote());
-        match remote_parent {
+            .filter(|parent| parent.is_valid());
+        match parent {
+            // The debug flag passes from span to span (the SDK copies a
+            // parent's flags), so it holds for the caller's children and ours.
             Some(parent) if is_debug(parent.trace_flags()) => SamplingResult {
                 decision: SamplingDecision::RecordAndSample,
                 attributes: Vec::new(),
                 trace_state: parent.trace_state().clone(),
             },
-            Some(parent) if is_deferred(parent.trace_flags()) => self.root.should_sample(
-                parent_context,
-                trace_id,
-                name,
-                span_kind,
-                attributes,
-                links,
-            ),
+            // Only the caller's missing decision is deferred; once this
+            // service has decided, its own spans follow that decision.
+            Some(parent) if parent.is_remote() && is_deferred(parent.trace_flags()) => self
+                .root
+                .should_sample(parent_context, trace_id, name, span_kind, attributes, links),
             _ => self.configured.should_sample(
                 parent_context,
                 trace_id,
@@ -164,13 +163,21 @@ mod tests {
     use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
 
     fn decide(config: SamplerConfig, parent_flags: Option<u8>) -> SamplingDecision {
+        decide_with(config, parent_flags, true)
+    }
+
+    fn decide_with(
+        config: SamplerConfig,
+        parent_flags: Option<u8>,
+        remote: bool,
+    ) -> SamplingDecision {
         let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
         let parent = parent_flags.map(|flags| {
             Context::new().with_remote_span_context(SpanContext::new(
                 trace_id,
                 SpanId::from_hex("00f067aa0ba902b7").unwrap(),
                 TraceFlags::new(flags),
-                true,
+                remote,
                 TraceState::default(),
             ))
         });
@@ -227,6 +234,25 @@ mod tests {
             SamplingDecision::RecordAndSample
         );
         assert_eq!(decide(off, None), SamplingDecision::Drop);
+        // The children of a debug span in this service are recorded too.
+        assert_eq!(
+            decide_with(off, Some(DEBUG | SAMPLED), false),
+            SamplingDecision::RecordAndSample
+        );
+    }
+
+    #[test]
+    fn only_a_remote_parent_defers() {
+        let off = SamplerConfig::from_vars(Some("parentbased_always_off"), None).unwrap();
+        // A local parent that inherited the marker was already decided: sampled.
+        assert_eq!(
+            decide_with(off, Some(DEFERRED | SAMPLED), false),
+            SamplingDecision::RecordAndSample
+        );
+        assert_eq!(
+            decide_with(off, Some(DEFERRED), true),
+            SamplingDecision::Drop
+        );
     }
 
     #[test]

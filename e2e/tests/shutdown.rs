@@ -1,0 +1,61 @@
+//! SIGTERM while requests are in flight: they complete, their spans are
+//! flushed, and every process exits 0 within a bound.
+
+use std::time::{Duration, Instant};
+
+use e2e::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_in_flight_complete_and_their_spans_are_flushed() {
+    // Only the flush at shutdown can deliver the spans.
+    let mut stack = Stack::start(&[("OTEL_BSP_SCHEDULE_DELAY", "600000")]).await;
+    let url = format!("{}/?slow=api_03&delay_ms=1000", stack.api_01.url);
+    let in_flight = tokio::spawn(async move { fetch(&url, &[]).await });
+
+    // Both of api_03's requests (from api_01 and from api_02) are in its
+    // injected delay: every service has a request in flight.
+    assert!(
+        stack
+            .api_03
+            .wait_for_log("delaying this request", 2, SPANS_LIMIT)
+            .await,
+        "{:#?}",
+        stack.api_03.logs()
+    );
+    let stopping = Instant::now();
+    let stop = |service: &Service| {
+        let pid = service.pid().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    for service in [&stack.api_01, &stack.api_02, &stack.api_03] {
+        stop(service);
+    }
+
+    let (status, answer) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "the request in flight completes: {answer}");
+    for service in [&mut stack.api_01, &mut stack.api_02, &mut stack.api_03] {
+        let exit = service.wait_for_exit(EXIT_LIMIT).await;
+        assert!(exit.success(), "{} exits 0: {exit}", service.name);
+    }
+    // The bound the README promises: requests in flight, then at most 5 s of upload.
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(1) + Duration::from_secs(5),
+        "exited after {took:?}"
+    );
+
+    let trace_id = answer["trace_id"].as_str().unwrap();
+    let spans = stack.collector.store.spans();
+    // 9 spans, and api_03's two injected delays.
+    assert_eq!(
+        of_trace(&spans, trace_id).len(),
+        SPANS_PER_REQUEST + 2,
+        "{spans:#?}"
+    );
+}
