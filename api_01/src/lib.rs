@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{Router, extract::State, routing::get};
 use telemetry::{Downstream, DownstreamClient, Faults, Reply, ServiceConfig};
 
 /// What api_01's handler needs.
@@ -35,17 +35,14 @@ pub fn router(api: Api01) -> Router {
         .with_state(Arc::new(api))
 }
 
-async fn hello(State(api): State<Arc<Api01>>, faults: Faults) -> Reply {
-    let reply = Reply::new(&api.config);
-    if let Err(failure) = faults.apply(&api.config.service_name).await {
-        return reply.failure(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string());
-    }
+async fn hello(State(api): State<Arc<Api01>>, faults: Faults) -> Result<Reply, Reply> {
+    let reply = Reply::begin(&api.config, &faults).await?;
     let (api_02, api_03) = tokio::join!(
         api.client.get_json(&api.api_02, &faults),
         api.client.get_json(&api.api_03, &faults),
     );
-    reply
+    Ok(reply
         .with("message", "api_01 called api_02 and api_03")
         .downstream(&api.api_02.service, api_02)
-        .downstream(&api.api_03.service, api_03)
+        .downstream(&api.api_03.service, api_03))
 }

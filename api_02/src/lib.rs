@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{Router, extract::State, routing::get};
 use telemetry::{Downstream, DownstreamClient, Faults, Reply, ServiceConfig};
 
 /// What api_02's handler needs.
@@ -32,13 +32,10 @@ pub fn router(api: Api02) -> Router {
         .with_state(Arc::new(api))
 }
 
-async fn hello(State(api): State<Arc<Api02>>, faults: Faults) -> Reply {
-    let reply = Reply::new(&api.config);
-    if let Err(failure) = faults.apply(&api.config.service_name).await {
-        return reply.failure(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string());
-    }
+async fn hello(State(api): State<Arc<Api02>>, faults: Faults) -> Result<Reply, Reply> {
+    let reply = Reply::begin(&api.config, &faults).await?;
     let api_03 = api.client.get_json(&api.api_03, &faults).await;
-    reply
+    Ok(reply
         .with("message", "api_02 called api_03")
-        .downstream(&api.api_03.service, api_03)
+        .downstream(&api.api_03.service, api_03))
 }

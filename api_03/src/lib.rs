@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{Router, extract::State, routing::get};
 use telemetry::{Faults, Reply, ServiceConfig};
 use tracing::Instrument;
 
@@ -37,15 +37,12 @@ pub fn router(api: Api03) -> Router {
         .with_state(Arc::new(api))
 }
 
-async fn hello(State(api): State<Arc<Api03>>, faults: Faults) -> Reply {
-    let reply = Reply::new(&api.config);
-    if let Err(failure) = faults.apply(&api.config.service_name).await {
-        return reply.failure(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string());
-    }
+async fn hello(State(api): State<Arc<Api03>>, faults: Faults) -> Result<Reply, Reply> {
+    let reply = Reply::begin(&api.config, &faults).await?;
     do_work(api.work).await;
-    reply
+    Ok(reply
         .with("message", "api_03 did its work")
-        .with("work_ms", api.work.as_millis() as u64)
+        .with("work_ms", api.work.as_millis() as u64))
 }
 
 /// Stands in for real work (a query, a computation) so it shows as a child span.

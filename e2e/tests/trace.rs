@@ -137,6 +137,24 @@ async fn one_request_is_one_trace_across_three_services() {
     }
 }
 
+/// Sends `headers` (a caller's context for TRACE_ID and SPAN_ID) to api_01,
+/// and checks that the whole request joined the caller's trace.
+async fn assert_continues_the_callers_trace(stack: &Stack, headers: &[(&str, &str)]) {
+    stack.collector.store.clear();
+    let (status, answer) = fetch(&stack.api_01.url, headers).await;
+    assert_eq!(
+        (status, answer["trace_id"].as_str()),
+        (200, Some(TRACE_ID)),
+        "{headers:?}: {answer}"
+    );
+    let spans = wait_for_trace(&stack.collector, TRACE_ID, SPANS_PER_REQUEST).await;
+    let root = spans_of(&spans, "api_01", "SERVER")[0];
+    assert_eq!(
+        root["parentId"], SPAN_ID,
+        "{headers:?}: api_01's SERVER span is the caller's child"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sampled_b3_context_is_continued() {
     let stack = Stack::start(&[]).await;
@@ -145,19 +163,7 @@ async fn a_sampled_b3_context_is_continued() {
         ("X-B3-SpanId", SPAN_ID),
         ("X-B3-Sampled", "1"),
     ];
-    let (status, answer) = fetch(&stack.api_01.url, &headers).await;
-    assert_eq!(
-        (status, answer["trace_id"].as_str()),
-        (200, Some(TRACE_ID)),
-        "{answer}"
-    );
-
-    let spans = wait_for_trace(&stack.collector, TRACE_ID, SPANS_PER_REQUEST).await;
-    let root = spans_of(&spans, "api_01", "SERVER")[0];
-    assert_eq!(
-        root["parentId"], SPAN_ID,
-        "api_01's SERVER span is the caller's child"
-    );
+    assert_continues_the_callers_trace(&stack, &headers).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,38 +171,16 @@ async fn a_deferred_b3_context_is_sampled_here_and_continued() {
     let stack = Stack::start(&[]).await;
     // Trace and span id, but no sampling decision: B3 lets the receiver decide.
     let headers = [("X-B3-TraceId", TRACE_ID), ("X-B3-SpanId", SPAN_ID)];
-    let (status, answer) = fetch(&stack.api_01.url, &headers).await;
-    assert_eq!(
-        (status, answer["trace_id"].as_str()),
-        (200, Some(TRACE_ID)),
-        "{answer}"
-    );
-
-    let spans = wait_for_trace(&stack.collector, TRACE_ID, SPANS_PER_REQUEST).await;
-    assert_eq!(spans_of(&spans, "api_01", "SERVER")[0]["parentId"], SPAN_ID);
+    assert_continues_the_callers_trace(&stack, &headers).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn single_header_b3_and_w3c_traceparent_are_continued() {
     let stack = Stack::start(&[]).await;
-    for (header, value) in [
-        ("b3", format!("{TRACE_ID}-{SPAN_ID}-1")),
-        ("traceparent", format!("00-{TRACE_ID}-{SPAN_ID}-01")),
-    ] {
-        stack.collector.store.clear();
-        let (status, answer) = fetch(&stack.api_01.url, &[(header, &value)]).await;
-        assert_eq!(
-            (status, answer["trace_id"].as_str()),
-            (200, Some(TRACE_ID)),
-            "{header}: {answer}"
-        );
-        let spans = wait_for_trace(&stack.collector, TRACE_ID, SPANS_PER_REQUEST).await;
-        assert_eq!(
-            spans_of(&spans, "api_01", "SERVER")[0]["parentId"],
-            SPAN_ID,
-            "{header}"
-        );
-    }
+    let b3 = format!("{TRACE_ID}-{SPAN_ID}-1");
+    assert_continues_the_callers_trace(&stack, &[("b3", &b3)]).await;
+    let traceparent = format!("00-{TRACE_ID}-{SPAN_ID}-01");
+    assert_continues_the_callers_trace(&stack, &[("traceparent", &traceparent)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

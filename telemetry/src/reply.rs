@@ -10,6 +10,7 @@
 //!
 //! When a callee fails, the answer says which, keeps what the other callees
 //! answered, and its status is `502` (or `504` when the callee was too slow).
+//! When the request asked this service to fail (`?fail=`), it is `500`.
 
 use axum::{
     Json,
@@ -18,7 +19,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::{DownstreamError, ServiceConfig, current_trace_id};
+use crate::{DownstreamError, Faults, ServiceConfig, current_trace_id};
 
 /// A service's JSON answer, built up field by field.
 #[derive(Debug)]
@@ -41,6 +42,19 @@ impl Reply {
         Self {
             status: StatusCode::OK,
             body,
+        }
+    }
+
+    /// Starts the answer to a request, first acting on the request's fault
+    /// knobs that name this service. `Err` is the finished answer to a
+    /// request that asked this service to fail, so handlers can use `?`.
+    pub async fn begin(config: &ServiceConfig, faults: &Faults) -> Result<Self, Self> {
+        let reply = Self::new(config);
+        match faults.apply(&config.service_name).await {
+            Ok(()) => Ok(reply),
+            Err(failure) => {
+                Err(reply.failure(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string()))
+            }
         }
     }
 
