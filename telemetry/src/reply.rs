@@ -123,3 +123,49 @@ impl IntoResponse for Reply {
         (self.status, Json(Value::Object(self.body))).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn status_of(reply: Reply) -> (StatusCode, Value) {
+        (reply.status, Value::Object(reply.body))
+    }
+
+    #[test]
+    fn a_timeout_outranks_a_failure_whatever_the_order() {
+        let config = ServiceConfig::from_lookup("api_01", 5001, |_| None).unwrap();
+        let timeout = || DownstreamError::Timeout {
+            service: "api_03".into(),
+            timeout: Duration::from_millis(500),
+        };
+        let failure = || DownstreamError::Failed {
+            service: "api_02".into(),
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            answer: json!({ "error": "boom" }),
+        };
+        let first = Reply::new(&config)
+            .downstream("api_02", Err(failure()))
+            .downstream("api_03", Err(timeout()));
+        let second = Reply::new(&config)
+            .downstream("api_03", Err(timeout()))
+            .downstream("api_02", Err(failure()));
+        for (status, body) in [status_of(first), status_of(second)] {
+            assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+            assert_eq!(body["downstream"]["api_02"]["answer"]["error"], "boom");
+            assert_eq!(body["failed"].as_array().unwrap().len(), 2);
+        }
+    }
+
+    #[test]
+    fn a_success_keeps_the_answer_and_the_status() {
+        let config = ServiceConfig::from_lookup("api_02", 5002, |_| None).unwrap();
+        let (status, body) =
+            status_of(Reply::new(&config).downstream("api_03", Ok(json!({ "service": "api_03" }))));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["service"], "api_02");
+        assert_eq!(body["downstream"]["api_03"]["service"], "api_03");
+        assert!(body.get("error").is_none() && body.get("failed").is_none());
+    }
+}
