@@ -193,3 +193,69 @@ pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{Router, body::Bytes, routing::post};
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+    use tokio::sync::mpsc;
+
+    /// The SDK's batch processor calls `export` on its own thread, which has
+    /// no Tokio reactor. The upload must still succeed (it runs on the
+    /// runtime), and nothing may panic when the provider is shut down and
+    /// dropped inside the runtime, as a service's `main` does.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_batch_thread_uploads_through_the_runtime_without_panicking() {
+        let (uploads, mut received) = mpsc::unbounded_channel::<Bytes>();
+        let app = Router::new().route(
+            "/api/v2/spans",
+            post(move |body: Bytes| async move {
+                let _ = uploads.send(body);
+                axum::http::StatusCode::ACCEPTED
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/api/v2/spans", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let exporter = ZipkinExporter::new(endpoint, Handle::current()).unwrap();
+        let provider = SdkTracerProvider::builder()
+            .with_resource(
+                Resource::builder_empty()
+                    .with_service_name("api_test")
+                    .build(),
+            )
+            .with_span_processor(BatchSpanProcessor::builder(exporter).build())
+            .build();
+        provider.tracer("test").start("GET /").end();
+
+        // As `Telemetry::shutdown` does: wait for the flush off the workers.
+        let flushed = tokio::task::spawn_blocking(move || provider.shutdown());
+        flushed.await.unwrap().unwrap();
+
+        let body = received
+            .try_recv()
+            .expect("the span was uploaded before shutdown returned");
+        let spans: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(spans[0]["name"], "GET /");
+        assert_eq!(spans[0]["localEndpoint"]["serviceName"], "api_test");
+    }
+
+    #[test]
+    fn failures_are_counted_and_reported_at_a_bounded_rate() {
+        let log = FailureLog::default();
+        for _ in 0..5 {
+            log.record(Err("connection refused".into()), 9);
+        }
+        let state = log.state.lock().unwrap();
+        assert_eq!(state.spans_lost_total, 45);
+        // The first failure was reported at once; the next four wait for the period.
+        assert_eq!(state.spans_lost_unlogged, 36);
+        assert!(state.failing);
+        drop(state);
+        log.record(Ok(()), 9);
+        assert!(!log.state.lock().unwrap().failing);
+    }
+}
