@@ -6,7 +6,8 @@
 //!   `GET /api/v2/dependencies`: read back what arrived, shaped as Zipkin
 //!   answers (dependency links are derived from parent spans that belong to
 //!   another service, as Zipkin's linker does).
-//! - `GET /stats`: how many spans and uploads arrived; `GET /health`.
+//! - `GET /stats`: how many spans and uploads arrived, and spans by service
+//!   and kind; `GET /health`.
 //!
 //! It reads spans as plain JSON, not through the exporter's types, so the
 //! tests check the wire format itself. With [`Mode::CountOnly`] it keeps
@@ -26,7 +27,6 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
 
@@ -50,6 +50,30 @@ struct Received {
     spans: Vec<Value>,
     span_count: u64,
     upload_count: u64,
+    /// Spans by "service KIND", so a benchmark can tell which were lost.
+    by_service_and_kind: BTreeMap<String, u64>,
+}
+
+/// The two fields of a span that [`Mode::CountOnly`] reads.
+#[derive(serde::Deserialize)]
+struct SpanHead {
+    kind: Option<String>,
+    #[serde(rename = "localEndpoint")]
+    local_endpoint: Option<EndpointHead>,
+}
+
+#[derive(serde::Deserialize)]
+struct EndpointHead {
+    #[serde(rename = "serviceName")]
+    service_name: Option<String>,
+}
+
+impl Received {
+    fn count(&mut self, service: Option<&str>, kind: Option<&str>) {
+        let key = format!("{} {}", service.unwrap_or("?"), kind.unwrap_or("INTERNAL"));
+        *self.by_service_and_kind.entry(key).or_insert(0) += 1;
+        self.span_count += 1;
+    }
 }
 
 impl Store {
@@ -107,10 +131,16 @@ impl Store {
     fn accept(&self, body: &[u8]) -> Result<(), String> {
         let mut received = match self.mode {
             Mode::CountOnly => {
-                let spans: Vec<IgnoredAny> =
+                let spans: Vec<SpanHead> =
                     serde_json::from_slice(body).map_err(|error| error.to_string())?;
                 let mut received = self.lock();
-                received.span_count += spans.len() as u64;
+                for span in &spans {
+                    let service = span
+                        .local_endpoint
+                        .as_ref()
+                        .and_then(|e| e.service_name.as_deref());
+                    received.count(service, span.kind.as_deref());
+                }
                 received
             }
             Mode::KeepSpans => {
@@ -120,7 +150,12 @@ impl Store {
                     return Err(format!("a span must be a JSON object, got {bad}"));
                 }
                 let mut received = self.lock();
-                received.span_count += spans.len() as u64;
+                for span in &spans {
+                    received.count(
+                        span["localEndpoint"]["serviceName"].as_str(),
+                        span["kind"].as_str(),
+                    );
+                }
                 received.spans.extend(spans);
                 received
             }
@@ -274,5 +309,9 @@ pub fn dependency_links(spans: &[Value]) -> BTreeMap<(String, String), u64> {
 
 async fn stats(State(store): State<Arc<Store>>) -> Json<Value> {
     let received = store.lock();
-    Json(json!({ "spans": received.span_count, "uploads": received.upload_count }))
+    Json(json!({
+        "spans": received.span_count,
+        "uploads": received.upload_count,
+        "by_service_and_kind": received.by_service_and_kind,
+    }))
 }

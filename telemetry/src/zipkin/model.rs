@@ -6,30 +6,33 @@
 //! and links services by it) and `peer.service` becomes
 //! `remoteEndpoint.serviceName` (the callee in the dependency graph).
 
-use std::{collections::BTreeMap, time::SystemTime};
+use std::{borrow::Cow, time::SystemTime};
 
 use opentelemetry::{
-    Key, KeyValue,
-    trace::{SpanKind, Status, TraceId},
+    Key,
+    trace::{SpanId, SpanKind, Status, TraceId},
 };
 use opentelemetry_sdk::trace::SpanData;
-use serde::Serialize;
+use serde::{Serialize, Serializer, ser::SerializeMap};
 
 use crate::propagation::is_debug;
 
 /// The attribute that names the service a CLIENT span calls.
 pub const PEER_SERVICE: Key = Key::from_static_str("peer.service");
 
-/// One span in Zipkin's v2 JSON format.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One span in Zipkin's v2 JSON format. It borrows from the span it maps,
+/// so an export serializes each batch without copying it first: the
+/// exporter is where tracing spends most of its CPU (see the README's
+/// Performance section).
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ZipkinSpan {
-    pub trace_id: String,
-    pub id: String,
+pub struct ZipkinSpan<'a> {
+    pub trace_id: Hex,
+    pub id: Hex,
     /// Absent on a root span: Zipkin reads an all-zero id as a parent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<String>,
-    pub name: String,
+    pub parent_id: Option<Hex>,
+    pub name: &'a str,
     /// Absent for internal spans, as Zipkin expects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<Kind>,
@@ -37,13 +40,13 @@ pub struct ZipkinSpan {
     pub timestamp: u64,
     /// At least 1: Zipkin treats 0 as "unknown".
     pub duration: u64,
-    pub local_endpoint: Endpoint,
+    pub local_endpoint: Endpoint<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_endpoint: Option<Endpoint>,
+    pub remote_endpoint: Option<Endpoint<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub annotations: Vec<Annotation>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
+    pub annotations: Vec<Annotation<'a>>,
+    #[serde(skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags<'a>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub debug: bool,
 }
@@ -59,62 +62,133 @@ pub enum Kind {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Endpoint {
-    pub service_name: String,
+pub struct Endpoint<'a> {
+    pub service_name: Cow<'a, str>,
 }
 
 /// A timestamped event on a span (an OpenTelemetry span event).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Annotation {
+pub struct Annotation<'a> {
     pub timestamp: u64,
-    pub value: String,
+    pub value: &'a str,
 }
 
-/// A trace id as Zipkin shows it: 16 hex digits when the id fits in 64 bits
-/// (as from a B3 caller with 64-bit ids), 32 otherwise. Zipkin itself drops
-/// the zero high half, so this is the id a person searches for.
-pub fn trace_id_hex(trace_id: TraceId) -> String {
-    let id = u128::from_be_bytes(trace_id.to_bytes());
-    if id >> 64 == 0 {
-        format!("{:016x}", id as u64)
-    } else {
-        format!("{id:032x}")
+/// A lowercase hex id, written without going through `fmt`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Hex {
+    digits: [u8; 32],
+    len: u8,
+}
+
+impl Hex {
+    fn new(bytes: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0; 32];
+        for (i, byte) in bytes.iter().enumerate() {
+            digits[2 * i] = DIGITS[usize::from(byte >> 4)];
+            digits[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        Self {
+            digits,
+            len: (2 * bytes.len()) as u8,
+        }
+    }
+
+    /// A trace id as Zipkin shows it: 16 digits when the id fits in 64 bits
+    /// (as from a B3 caller with 64-bit ids), 32 otherwise. Zipkin itself
+    /// drops the zero high half, so this is the id a person searches for.
+    pub fn trace_id(trace_id: TraceId) -> Self {
+        let bytes = trace_id.to_bytes();
+        if bytes[..8] == [0; 8] {
+            Self::new(&bytes[8..])
+        } else {
+            Self::new(&bytes)
+        }
+    }
+
+    pub fn span_id(span_id: SpanId) -> Self {
+        Self::new(&span_id.to_bytes())
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.digits[..usize::from(self.len)]).expect("hex digits are ASCII")
     }
 }
 
-impl ZipkinSpan {
+impl std::fmt::Debug for Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A span's attributes as Zipkin string tags, plus its status: an error
+/// status becomes the `error` tag Zipkin colours red.
+#[derive(Debug, Clone, Copy)]
+pub struct Tags<'a> {
+    span: &'a SpanData,
+}
+
+impl Tags<'_> {
+    fn is_empty(&self) -> bool {
+        self.span.attributes.is_empty() && self.span.status == Status::Unset
+    }
+}
+
+impl Serialize for Tags<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let attributes = &self.span.attributes;
+        let mut map = serializer.serialize_map(None)?;
+        for (i, attribute) in attributes.iter().enumerate() {
+            // A key set twice keeps its last value, as a map would.
+            if attributes[i + 1..]
+                .iter()
+                .any(|later| later.key == attribute.key)
+            {
+                continue;
+            }
+            map.serialize_entry(attribute.key.as_str(), &attribute.value.as_str())?;
+        }
+        match &self.span.status {
+            Status::Unset => {}
+            Status::Ok => map.serialize_entry("otel.status_code", "OK")?,
+            Status::Error { description } => {
+                map.serialize_entry("otel.status_code", "ERROR")?;
+                map.serialize_entry("error", description)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// The trace id as Zipkin shows it (see [`Hex::trace_id`]).
+pub fn trace_id_hex(trace_id: TraceId) -> String {
+    Hex::trace_id(trace_id).as_str().to_owned()
+}
+
+impl<'a> ZipkinSpan<'a> {
     /// Maps a finished span of the service `service_name`.
-    pub fn from_span_data(span: &SpanData, service_name: &str) -> Self {
+    pub fn from_span_data(span: &'a SpanData, service_name: &'a str) -> Self {
         let context = &span.span_context;
         let start = micros_since_epoch(span.start_time);
         let end = micros_since_epoch(span.end_time);
-        let mut tags: BTreeMap<String, String> = span
-            .attributes
-            .iter()
-            .map(|KeyValue { key, value, .. }| (key.to_string(), value.as_str().into_owned()))
-            .collect();
-        match &span.status {
-            Status::Unset => {}
-            Status::Ok => {
-                tags.insert("otel.status_code".into(), "OK".into());
-            }
-            Status::Error { description } => {
-                tags.insert("otel.status_code".into(), "ERROR".into());
-                tags.insert("error".into(), description.to_string());
-            }
-        }
         let remote_service = span
             .attributes
             .iter()
-            .find(|attribute| attribute.key == PEER_SERVICE)
-            .map(|attribute| attribute.value.as_str().into_owned());
+            .rfind(|attribute| attribute.key == PEER_SERVICE)
+            .map(|attribute| attribute.value.as_str());
 
         Self {
-            trace_id: trace_id_hex(context.trace_id()),
-            id: context.span_id().to_string(),
-            parent_id: (span.parent_span_id != opentelemetry::trace::SpanId::INVALID)
-                .then(|| span.parent_span_id.to_string()),
-            name: span.name.to_string(),
+            trace_id: Hex::trace_id(context.trace_id()),
+            id: Hex::span_id(context.span_id()),
+            parent_id: (span.parent_span_id != SpanId::INVALID)
+                .then(|| Hex::span_id(span.parent_span_id)),
+            name: &span.name,
             kind: match span.span_kind {
                 SpanKind::Client => Some(Kind::Client),
                 SpanKind::Server => Some(Kind::Server),
@@ -125,7 +199,7 @@ impl ZipkinSpan {
             timestamp: start,
             duration: end.saturating_sub(start).max(1),
             local_endpoint: Endpoint {
-                service_name: service_name.to_owned(),
+                service_name: Cow::Borrowed(service_name),
             },
             remote_endpoint: remote_service.map(|service_name| Endpoint { service_name }),
             annotations: span
@@ -134,10 +208,10 @@ impl ZipkinSpan {
                 .iter()
                 .map(|event| Annotation {
                     timestamp: micros_since_epoch(event.timestamp),
-                    value: event.name.to_string(),
+                    value: &event.name,
                 })
                 .collect(),
-            tags,
+            tags: Tags { span },
             debug: is_debug(context.trace_flags()),
         }
     }
@@ -153,7 +227,7 @@ fn micros_since_epoch(time: SystemTime) -> u64 {
 mod tests {
     use super::*;
     use opentelemetry::{
-        InstrumentationScope,
+        InstrumentationScope, KeyValue,
         trace::{SpanContext, SpanId, TraceFlags, TraceState},
     };
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
@@ -250,6 +324,30 @@ mod tests {
             TraceState::default(),
         );
         assert_eq!(json_of(&internal)["debug"], true);
+    }
+
+    #[test]
+    fn a_key_set_twice_keeps_its_last_value() {
+        let attributes = vec![
+            KeyValue::new("http.response.status_code", 200),
+            KeyValue::new("http.response.status_code", 502),
+        ];
+        let zipkin = json_of(&span(
+            SpanId::INVALID,
+            SpanKind::Server,
+            Status::Unset,
+            attributes,
+        ));
+        assert_eq!(
+            zipkin["tags"],
+            json!({ "http.response.status_code": "502" })
+        );
+        let text = serde_json::to_string(&ZipkinSpan::from_span_data(
+            &span(SpanId::INVALID, SpanKind::Server, Status::Unset, vec![]),
+            "api_01",
+        ))
+        .unwrap();
+        assert!(!text.contains("tags"), "no empty tags object: {text}");
     }
 
     #[test]
