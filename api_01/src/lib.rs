@@ -37,9 +37,10 @@ pub fn router(api: Api01) -> Router {
 
 async fn hello(State(api): State<Arc<Api01>>, faults: Faults) -> Result<Reply, Reply> {
     let reply = Reply::begin(&api.config, &faults).await?;
+    let query = faults.query_string();
     let (api_02, api_03) = tokio::join!(
-        api.client.get_json(&api.api_02, &faults),
-        api.client.get_json(&api.api_03, &faults),
+        api.client.get_json(&api.api_02, query.as_deref()),
+        api.client.get_json(&api.api_03, query.as_deref()),
     );
     Ok(reply
         .with("message", "api_01 called api_02 and api_03")

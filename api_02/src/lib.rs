@@ -34,7 +34,8 @@ pub fn router(api: Api02) -> Router {
 
 async fn hello(State(api): State<Arc<Api02>>, faults: Faults) -> Result<Reply, Reply> {
     let reply = Reply::begin(&api.config, &faults).await?;
-    let api_03 = api.client.get_json(&api.api_03, &faults).await;
+    let query = faults.query_string();
+    let api_03 = api.client.get_json(&api.api_03, query.as_deref()).await;
     Ok(reply
         .with("message", "api_02 called api_03")
         .downstream(&api.api_03.service, api_03))

@@ -73,6 +73,20 @@ impl Faults {
         }
     }
 
+    /// The knobs as a query string to pass on to the services called, or
+    /// `None` when there are none. Validated values need no escaping.
+    pub fn query_string(&self) -> Option<String> {
+        let pairs: Vec<String> = [
+            self.fail.as_ref().map(|service| format!("fail={service}")),
+            self.slow.as_ref().map(|service| format!("slow={service}")),
+            self.delay_ms.map(|delay| format!("delay_ms={delay}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!pairs.is_empty()).then(|| pairs.join("&"))
+    }
+
     /// Acts on the knobs that name `service`: waits, then fails, as asked.
     pub async fn apply(&self, service: &str) -> Result<(), InjectedFailure> {
         if self.slow.as_deref() == Some(service) {
@@ -155,6 +169,13 @@ mod tests {
         ] {
             assert_eq!(parse(query), Err(StatusCode::BAD_REQUEST), "{query}");
         }
+    }
+
+    #[test]
+    fn knobs_pass_on_as_the_same_query() {
+        assert_eq!(Faults::default().query_string(), None);
+        let query = "fail=api_03&slow=api_02&delay_ms=300";
+        assert_eq!(parse(query).unwrap().query_string().as_deref(), Some(query));
     }
 
     #[tokio::test(start_paused = true)]
