@@ -21,6 +21,13 @@ use tracing_subscriber::{
 
 use crate::{ServiceConfig, zipkin::ZipkinExporter, zipkin::trace_id_hex};
 
+/// Spans per upload, unless `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says otherwise.
+/// Smaller than the SDK's 512: serializing a batch then never holds a core
+/// long enough to show in the requests' latency tail (measured: p99 at
+/// 1000 req/s went from +11–22 % over untraced to within 5 %; README,
+/// Performance).
+pub const DEFAULT_EXPORT_BATCH_SIZE: usize = 64;
+
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -50,8 +57,12 @@ impl Telemetry {
         )?;
         // Batching keeps export off the request path; the queue is bounded, so
         // memory is too when Zipkin is away. `OTEL_BSP_*` variables tune it.
+        let mut batch = BatchConfigBuilder::default();
+        if std::env::var_os("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
+            batch = batch.with_max_export_batch_size(DEFAULT_EXPORT_BATCH_SIZE);
+        }
         let processor = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(BatchConfigBuilder::default().build())
+            .with_batch_config(batch.build())
             .build();
         let provider = SdkTracerProvider::builder()
             .with_resource(
