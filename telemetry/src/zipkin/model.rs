@@ -262,6 +262,10 @@ mod tests {
         }
     }
 
+    fn root_server_span(attributes: Vec<KeyValue>) -> SpanData {
+        span(SpanId::INVALID, SpanKind::Server, Status::Unset, attributes)
+    }
+
     fn json_of(span: &SpanData) -> Value {
         serde_json::to_value(ZipkinSpan::from_span_data(span, "api_01")).unwrap()
     }
@@ -272,12 +276,7 @@ mod tests {
             KeyValue::new("http.request.method", "GET"),
             KeyValue::new("http.response.status_code", 200),
         ];
-        let zipkin = json_of(&span(
-            SpanId::INVALID,
-            SpanKind::Server,
-            Status::Unset,
-            attributes,
-        ));
+        let zipkin = json_of(&root_server_span(attributes));
         assert_eq!(
             zipkin,
             json!({
@@ -332,18 +331,13 @@ mod tests {
             KeyValue::new("http.response.status_code", 200),
             KeyValue::new("http.response.status_code", 502),
         ];
-        let zipkin = json_of(&span(
-            SpanId::INVALID,
-            SpanKind::Server,
-            Status::Unset,
-            attributes,
-        ));
+        let zipkin = json_of(&root_server_span(attributes));
         assert_eq!(
             zipkin["tags"],
             json!({ "http.response.status_code": "502" })
         );
         let text = serde_json::to_string(&ZipkinSpan::from_span_data(
-            &span(SpanId::INVALID, SpanKind::Server, Status::Unset, vec![]),
+            &root_server_span(vec![]),
             "api_01",
         ))
         .unwrap();
