@@ -4,8 +4,9 @@
 //! - `POST /api/v2/spans`: a JSON array of spans, as Zipkin accepts them.
 //! - `GET /api/v2/traces`, `GET /api/v2/trace/{id}`, `GET /api/v2/services`,
 //!   `GET /api/v2/dependencies`: read back what arrived, shaped as Zipkin
-//!   answers (dependency links are derived from parent spans that belong to
-//!   another service, as Zipkin's linker does).
+//!   answers (dependency links, with their `callCount` and `errorCount`, come
+//!   from Zipkin's own span-tree and linker rules, re-implemented in
+//!   [`zipkin_rules`]).
 //! - `GET /stats`: how many spans and uploads arrived, and spans by service
 //!   and kind; `GET /health`.
 //!
@@ -13,6 +14,8 @@
 //! tests check the wire format itself. With [`Mode::CountOnly`] it keeps
 //! only counts: the benchmark's sink, where storing spans would cost more
 //! than the services being measured.
+
+pub mod zipkin_rules;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -267,44 +270,30 @@ async fn services(State(store): State<Arc<Store>>) -> Json<BTreeSet<String>> {
 }
 
 async fn dependencies(State(store): State<Arc<Store>>) -> Json<Vec<Value>> {
-    let links = dependency_links(&store.spans());
+    let links = zipkin_rules::dependency_links(&store.spans());
     Json(
         links
             .into_iter()
-            .map(|((parent, child), calls)| json!({ "parent": parent, "child": child, "callCount": calls }))
+            .map(|((parent, child), link)| {
+                let mut json =
+                    json!({ "parent": parent, "child": child, "callCount": link.call_count });
+                // Zipkin writes `errorCount` only when there were errors.
+                if link.error_count > 0 {
+                    json["errorCount"] = link.error_count.into();
+                }
+                json
+            })
             .collect(),
     )
 }
 
-/// `(caller, callee) → calls`: one call wherever a span's parent belongs to
-/// another service.
+/// `(caller, callee) → calls`, as Zipkin's dependency graph counts them (see
+/// [`zipkin_rules::dependency_links`], which also counts errors).
 pub fn dependency_links(spans: &[Value]) -> BTreeMap<(String, String), u64> {
-    let service_of = |span: &Value| {
-        span["localEndpoint"]["serviceName"]
-            .as_str()
-            .map(str::to_owned)
-    };
-    let by_id: BTreeMap<(&str, &str), &Value> = spans
-        .iter()
-        .filter_map(|span| Some(((span["traceId"].as_str()?, span["id"].as_str()?), span)))
-        .collect();
-    let mut links = BTreeMap::new();
-    for span in spans {
-        let (Some(trace_id), Some(parent_id)) =
-            (span["traceId"].as_str(), span["parentId"].as_str())
-        else {
-            continue;
-        };
-        let Some(parent) = by_id.get(&(trace_id, parent_id)) else {
-            continue;
-        };
-        if let (Some(caller), Some(callee)) = (service_of(parent), service_of(span))
-            && caller != callee
-        {
-            *links.entry((caller, callee)).or_insert(0) += 1;
-        }
-    }
-    links
+    zipkin_rules::dependency_links(spans)
+        .into_iter()
+        .map(|(pair, link)| (pair, link.call_count))
+        .collect()
 }
 
 async fn stats(State(store): State<Arc<Store>>) -> Json<Value> {
