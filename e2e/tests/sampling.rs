@@ -1,6 +1,7 @@
 //! Sampling decisions: a caller's "not sampled" and "debug" are honoured
 //! by every service, and `OTEL_TRACES_SAMPLER` works as OpenTelemetry
-//! documents it.
+//! documents it. Every test that expects nothing also shows that something
+//! else does arrive, so none passes because nothing is exported at all.
 
 use e2e::*;
 use serde_json::Value;
@@ -11,141 +12,108 @@ const SPAN: &str = "a2fb4a1d1a96d312";
 const LOW_TRACE: &str = "4bf92f3577b34da60000000000000042";
 const HIGH_TRACE: &str = "4bf92f3577b34da6fffffffffffffff0";
 
-/// Sends a traced request and waits for its spans: each service exports its
-/// spans in order, so anything an earlier request exported is in by then.
-async fn flush_with_a_sampled_request(stack: &Stack, trace_id: &str) {
-    let headers = [
-        ("X-B3-TraceId", trace_id),
-        ("X-B3-SpanId", SPAN),
-        ("X-B3-Sampled", "1"),
-    ];
+fn b3(trace_id: &str, decision: (&'static str, &'static str)) -> [(&'static str, String); 3] {
+    [
+        ("X-B3-TraceId", trace_id.to_owned()),
+        ("X-B3-SpanId", SPAN.to_owned()),
+        (decision.0, decision.1.to_owned()),
+    ]
+}
+
+async fn get(stack: &Stack, headers: &[(&'static str, String)]) -> Value {
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (status, answer) = fetch(&stack.api_01.url, &headers).await;
     assert_eq!(status, 200, "{answer}");
-    wait_for_trace(&stack.collector, trace_id, SPANS_PER_REQUEST).await;
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_request_marked_not_sampled_is_answered_and_exported_by_no_service() {
-    let stack = Stack::start(&[]).await;
-    let headers = [
-        ("X-B3-TraceId", HIGH_TRACE),
-        ("X-B3-SpanId", SPAN),
-        ("X-B3-Sampled", "0"),
-    ];
-    let (status, answer) = fetch(&stack.api_01.url, &headers).await;
-    assert_eq!(status, 200, "{answer}");
+async fn not_sampled_is_answered_passed_on_and_exported_by_no_service() {
+    let mut stack = Stack::builder().record_hops().start().await;
+    let answer = get(&stack, &b3(HIGH_TRACE, ("X-B3-Sampled", "0"))).await;
     assert_eq!(
         answer["downstream"]["api_02"]["downstream"]["api_03"]["service"],
         "api_03"
     );
-
-    flush_with_a_sampled_request(&stack, LOW_TRACE).await;
-    let spans = stack.collector.store.spans();
-    assert!(of_trace(&spans, HIGH_TRACE).is_empty(), "{spans:#?}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn not_sampled_is_passed_on_downstream() {
-    let collector = Collector::start().await.unwrap();
-    let recorder = HeaderRecorder::start().await;
-    let endpoint = collector.endpoint();
-    let api_01 = Service::start(
-        "api_01",
-        &[
-            ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", endpoint.as_str()),
-            ("API_02_URL", recorder.url.as_str()),
-            ("API_03_URL", recorder.url.as_str()),
-        ],
-    );
-    let headers = [
-        ("X-B3-TraceId", HIGH_TRACE),
-        ("X-B3-SpanId", SPAN),
-        ("X-B3-Sampled", "0"),
-    ];
-    let (status, _) = fetch(&api_01.url, &headers).await;
-    assert_eq!(status, 200);
-    assert_eq!(recorder.header_values("x-b3-sampled"), ["0", "0"]);
-    assert_eq!(
-        recorder.header_values("x-b3-traceid"),
-        [HIGH_TRACE, HIGH_TRACE]
-    );
+    // Every hop carried the caller's trace and its decision.
+    for hop in stack.hops() {
+        let calls = hop.calls();
+        assert_eq!(calls.len(), 1, "{} → {}", hop.caller, hop.callee);
+        assert_eq!(calls[0]["x-b3-traceid"], HIGH_TRACE);
+        assert_eq!(calls[0]["x-b3-sampled"], "0");
+    }
+    // The control: a sampled request afterwards is exported whole.
+    get(&stack, &b3(LOW_TRACE, ("X-B3-Sampled", "1"))).await;
+    let spans = stack.stop().await;
+    assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
+    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn debug_is_exported_and_marked_even_when_sampling_is_off() {
-    let stack = Stack::start(&[("OTEL_TRACES_SAMPLER", "always_off")]).await;
-    let headers = [
-        ("X-B3-TraceId", HIGH_TRACE),
-        ("X-B3-SpanId", SPAN),
-        ("X-B3-Flags", "1"),
-    ];
-    let (status, answer) = fetch(&stack.api_01.url, &headers).await;
-    assert_eq!(status, 200, "{answer}");
-    let spans = wait_for_trace(&stack.collector, HIGH_TRACE, SPANS_PER_REQUEST).await;
+    let mut stack = Stack::start(&[("OTEL_TRACES_SAMPLER", "always_off")]).await;
+    get(&stack, &b3(HIGH_TRACE, ("X-B3-Flags", "1"))).await;
+    let spans = stack.stop().await;
+    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
     assert!(
-        spans.iter().all(|span| span["debug"] == Value::Bool(true)),
+        spans
+            .iter()
+            .all(|span| span["debug"] == Value::Bool(true) && span["traceId"] == HIGH_TRACE),
         "{spans:#?}"
     );
     for service_name in ["api_01", "api_02", "api_03"] {
-        assert!(
-            !spans_of(&spans, service_name, "SERVER").is_empty(),
-            "{service_name}"
+        assert_eq!(
+            spans_of(&spans, service_name, "SERVER").len(),
+            1 + (service_name == "api_03") as usize
         );
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn always_off_exports_nothing() {
+async fn always_off_exports_nothing_but_debug() {
     let mut stack = Stack::start(&[("OTEL_TRACES_SAMPLER", "always_off")]).await;
     for _ in 0..3 {
-        let (status, answer) = fetch(&stack.api_01.url, &[]).await;
-        assert_eq!(status, 200, "{answer}");
+        get(&stack, &[]).await;
     }
-    // Stopping flushes whatever was queued: nothing may arrive.
-    for service in [&mut stack.api_01, &mut stack.api_02, &mut stack.api_03] {
-        assert!(service.terminate(EXIT_LIMIT).await.success());
-    }
-    assert!(
-        stack.collector.store.spans().is_empty(),
-        "{:#?}",
-        stack.collector.store.spans()
-    );
+    // The control: a debug request is recorded under any sampler.
+    get(&stack, &b3(LOW_TRACE, ("X-B3-Flags", "1"))).await;
+    // Stopping flushes whatever was queued: only the debug trace arrives.
+    let spans = stack.stop().await;
+    assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
+    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trace_id_ratio_samples_by_trace_id_in_every_service() {
-    let stack = Stack::start(&[
+    let mut stack = Stack::start(&[
         ("OTEL_TRACES_SAMPLER", "traceidratio"),
         ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
     ])
     .await;
     // Not parent-based: even a caller's "sampled" does not override the ratio.
-    let headers = [
-        ("X-B3-TraceId", HIGH_TRACE),
-        ("X-B3-SpanId", SPAN),
-        ("X-B3-Sampled", "1"),
-    ];
-    let (status, _) = fetch(&stack.api_01.url, &headers).await;
-    assert_eq!(status, 200);
-    flush_with_a_sampled_request(&stack, LOW_TRACE).await;
-    assert!(of_trace(&stack.collector.store.spans(), HIGH_TRACE).is_empty());
+    for trace_id in [HIGH_TRACE, LOW_TRACE] {
+        get(&stack, &b3(trace_id, ("X-B3-Sampled", "1"))).await;
+    }
+    let spans = stack.stop().await;
+    assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
+    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deferred_decision_is_made_by_the_ratio_sampler() {
-    let stack = Stack::start(&[
+    let mut stack = Stack::start(&[
         ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
         ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
     ])
     .await;
     for trace_id in [HIGH_TRACE, LOW_TRACE] {
-        let (status, _) = fetch(
-            &stack.api_01.url,
-            &[("X-B3-TraceId", trace_id), ("X-B3-SpanId", SPAN)],
-        )
-        .await;
-        assert_eq!(status, 200);
+        let deferred = [
+            ("X-B3-TraceId", trace_id.to_owned()),
+            ("X-B3-SpanId", SPAN.to_owned()),
+        ];
+        get(&stack, &deferred).await;
     }
-    wait_for_trace(&stack.collector, LOW_TRACE, SPANS_PER_REQUEST).await;
-    assert!(of_trace(&stack.collector.store.spans(), HIGH_TRACE).is_empty());
+    let spans = stack.stop().await;
+    assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
+    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
 }

@@ -23,23 +23,13 @@ async fn requests_in_flight_complete_and_their_spans_are_flushed() {
         stack.api_03.logs()
     );
     let stopping = Instant::now();
-    let stop = |service: &Service| {
-        let pid = service.pid().to_string();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    for service in [&stack.api_01, &stack.api_02, &stack.api_03] {
-        stop(service);
+    for service in stack.services() {
+        service.sigterm();
     }
 
     let (status, answer) = in_flight.await.unwrap();
     assert_eq!(status, 200, "the request in flight completes: {answer}");
-    for service in [&mut stack.api_01, &mut stack.api_02, &mut stack.api_03] {
+    for service in stack.services() {
         let exit = service.wait_for_exit(EXIT_LIMIT).await;
         assert!(exit.success(), "{} exits 0: {exit}", service.name);
     }

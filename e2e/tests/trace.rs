@@ -6,14 +6,27 @@ use std::collections::BTreeMap;
 
 use e2e::*;
 use serde_json::Value;
+use test_collector::zipkin_rules::TraceTree;
 
 const TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";
 const SPAN_ID: &str = "a2fb4a1d1a96d312";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_request_is_one_trace_across_three_services() {
-    let stack = Stack::start(&[]).await;
-    for service in [&stack.api_01, &stack.api_02, &stack.api_03] {
+    one_whole_trace(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_join_every_span_has_an_id_of_its_own() {
+    one_whole_trace(false).await;
+}
+
+/// One request, its 9 spans, and the trace Zipkin draws of them. With B3
+/// join, a callee's SERVER span shares its id with the caller's CLIENT span;
+/// without, it is that span's child, as OpenTelemetry does.
+async fn one_whole_trace(join: bool) {
+    let mut stack = Stack::start(&[("B3_JOIN", if join { "true" } else { "false" })]).await;
+    for service in stack.services() {
         let response = http()
             .get(format!("{}/health", service.url))
             .send()
@@ -38,14 +51,19 @@ async fn one_request_is_one_trace_across_three_services() {
     );
     assert_eq!(answer["downstream"]["api_03"]["service"], "api_03");
 
-    let spans = wait_for_trace(&stack.collector, trace_id, SPANS_PER_REQUEST).await;
-    let everything = stack.collector.store.spans();
+    let trace_id = trace_id.to_owned();
+    let logs_before_stop: Vec<Vec<String>> = stack.services().map(|s| s.logs()).into();
+    let spans = stack.stop().await;
     assert_eq!(
-        everything.len(),
+        of_trace(&spans, &trace_id).len(),
         SPANS_PER_REQUEST,
-        "one trace, no other span (no /health): {everything:#?}"
+        "one trace, no other span (no /health): {spans:#?}"
     );
+    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
     spans.iter().for_each(assert_valid_zipkin_v2);
+    // As Zipkin draws it: one tree, every span in place.
+    let tree = TraceTree::build(&spans).unwrap();
+    assert!(tree.is_whole(), "{tree}");
 
     // Which service made which kind of span.
     let count = |service_name, span_kind| spans_of(&spans, service_name, span_kind).len();
@@ -73,31 +91,43 @@ async fn one_request_is_one_trace_across_three_services() {
     assert_eq!(tag(root, "http.route"), Some("/"));
     assert_eq!(tag(root, "http.response.status_code"), Some("200"));
 
-    // Every callee's SERVER span is the child of its caller's CLIENT span,
-    // which names the callee as its remote endpoint.
+    // Every callee's SERVER span belongs to a CLIENT span of its caller,
+    // which names the callee as its remote endpoint; and each CLIENT span
+    // hangs under its service's SERVER span.
     for server in spans
         .iter()
         .filter(|span| kind(span) == "SERVER" && span.get("parentId").is_some())
     {
-        let client =
-            by_id(&spans, server["parentId"].as_str().unwrap()).expect("the parent was exported");
-        assert_eq!(kind(client), "CLIENT", "{server} under {client}");
+        let client_id = if join {
+            &server["id"]
+        } else {
+            &server["parentId"]
+        };
+        let client = spans
+            .iter()
+            .find(|span| span["id"] == *client_id && kind(span) == "CLIENT")
+            .unwrap_or_else(|| panic!("the CLIENT span of {server}"));
+        if join {
+            assert_eq!(client["parentId"], server["parentId"], "{server} {client}");
+        }
         assert_eq!(client["remoteEndpoint"]["serviceName"], service(server));
         assert_eq!(tag(client, "peer.service"), Some(service(server)));
         assert_eq!(tag(client, "http.request.method"), Some("GET"));
         assert_eq!(tag(client, "http.response.status_code"), Some("200"));
         assert!(tag(client, "url.full").is_some_and(|url| url.starts_with("http://127.0.0.1:")));
-        // ... and each CLIENT span is the child of its service's SERVER span.
-        let caller_server = by_id(&spans, client["parentId"].as_str().unwrap()).unwrap();
-        assert_eq!(
-            (kind(caller_server), service(caller_server)),
-            ("SERVER", service(client))
-        );
+        let caller_server = spans
+            .iter()
+            .find(|span| span["id"] == client["parentId"] && service(span) == service(client))
+            .unwrap();
+        assert_eq!(kind(caller_server), "SERVER");
     }
     for work in spans_of(&spans, "api_03", "INTERNAL") {
         assert_eq!(work["name"], "work");
-        let parent = by_id(&spans, work["parentId"].as_str().unwrap()).unwrap();
-        assert_eq!((service(parent), kind(parent)), ("api_03", "SERVER"));
+        let parent = spans
+            .iter()
+            .find(|span| span["id"] == work["parentId"] && service(span) == "api_03")
+            .unwrap();
+        assert_eq!(kind(parent), "SERVER");
     }
 
     // The dependency graph: exactly the three calls, once each.
@@ -124,22 +154,19 @@ async fn one_request_is_one_trace_across_three_services() {
     );
 
     // Log lines of the request carry its trace id.
-    for service in [&stack.api_01, &stack.api_02, &stack.api_03] {
+    for logs in logs_before_stop {
         assert!(
-            service
-                .logs()
-                .iter()
-                .any(|line| line.contains("answered") && line.contains(trace_id)),
-            "{} logs the request with its trace id: {:#?}",
-            service.name,
-            service.logs()
+            logs.iter()
+                .any(|line| line.contains("answered") && line.contains(&trace_id)),
+            "the request is logged with its trace id: {logs:#?}"
         );
     }
 }
 
 /// Sends `headers` (a caller's context for TRACE_ID and SPAN_ID) to api_01,
-/// and checks that the whole request joined the caller's trace.
-async fn assert_continues_the_callers_trace(stack: &Stack, headers: &[(&str, &str)]) {
+/// and checks that the whole request joined the caller's trace: as the
+/// caller's span itself (B3 join) or as its child (W3C).
+async fn assert_continues_the_callers_trace(stack: &Stack, headers: &[(&str, &str)], joined: bool) {
     stack.collector.store.clear();
     let (status, answer) = fetch(&stack.api_01.url, headers).await;
     assert_eq!(
@@ -149,10 +176,21 @@ async fn assert_continues_the_callers_trace(stack: &Stack, headers: &[(&str, &st
     );
     let spans = wait_for_trace(&stack.collector, TRACE_ID, SPANS_PER_REQUEST).await;
     let root = spans_of(&spans, "api_01", "SERVER")[0];
-    assert_eq!(
-        root["parentId"], SPAN_ID,
-        "{headers:?}: api_01's SERVER span is the caller's child"
-    );
+    if joined {
+        assert_eq!(
+            root["id"], SPAN_ID,
+            "{headers:?}: api_01 joins the caller's span"
+        );
+        assert!(
+            root.get("parentId").is_none(),
+            "{headers:?}: no parent was sent"
+        );
+    } else {
+        assert_eq!(
+            root["parentId"], SPAN_ID,
+            "{headers:?}: api_01's SERVER span is the caller's child"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,7 +201,7 @@ async fn a_sampled_b3_context_is_continued() {
         ("X-B3-SpanId", SPAN_ID),
         ("X-B3-Sampled", "1"),
     ];
-    assert_continues_the_callers_trace(&stack, &headers).await;
+    assert_continues_the_callers_trace(&stack, &headers, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -171,52 +209,54 @@ async fn a_deferred_b3_context_is_sampled_here_and_continued() {
     let stack = Stack::start(&[]).await;
     // Trace and span id, but no sampling decision: B3 lets the receiver decide.
     let headers = [("X-B3-TraceId", TRACE_ID), ("X-B3-SpanId", SPAN_ID)];
-    assert_continues_the_callers_trace(&stack, &headers).await;
+    assert_continues_the_callers_trace(&stack, &headers, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn single_header_b3_and_w3c_traceparent_are_continued() {
     let stack = Stack::start(&[]).await;
     let b3 = format!("{TRACE_ID}-{SPAN_ID}-1");
-    assert_continues_the_callers_trace(&stack, &[("b3", &b3)]).await;
+    assert_continues_the_callers_trace(&stack, &[("b3", &b3)], true).await;
     let traceparent = format!("00-{TRACE_ID}-{SPAN_ID}-01");
-    assert_continues_the_callers_trace(&stack, &[("traceparent", &traceparent)]).await;
+    assert_continues_the_callers_trace(&stack, &[("traceparent", &traceparent)], false).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn calls_carry_all_four_b3_headers() {
-    let collector = Collector::start().await.unwrap();
-    let recorder = HeaderRecorder::start().await;
-    let endpoint = collector.endpoint();
-    let env = [
-        ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", endpoint.as_str()),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ("API_02_URL", recorder.url.as_str()),
-        ("API_03_URL", recorder.url.as_str()),
-    ];
-    let api_01 = Service::start("api_01", &env);
-    let (status, answer) = fetch(&api_01.url, &[]).await;
+async fn every_call_carries_all_four_b3_headers() {
+    let mut stack = Stack::builder().record_hops().start().await;
+    let (status, answer) = fetch(&stack.api_01.url, &[]).await;
     assert_eq!(status, 200, "{answer}");
-    let trace_id = answer["trace_id"].as_str().unwrap();
-    let spans = wait_for_trace(&collector, trace_id, 3).await;
-    let server = spans_of(&spans, "api_01", "SERVER")[0];
+    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
+    let spans = stack.stop().await;
+    assert_eq!(spans.len(), SPANS_PER_REQUEST);
 
-    let received = recorder.received.lock().unwrap().clone();
-    assert_eq!(received.len(), 2, "api_01 called the recorder twice");
-    for headers in &received {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let client =
-            by_id(&spans, &header("x-b3-spanid")).expect("X-B3-SpanId is api_01's CLIENT span");
-        assert_eq!(kind(client), "CLIENT");
+    for hop in stack.hops() {
+        let calls = hop.calls();
+        assert_eq!(calls.len(), 1, "{} → {}", hop.caller, hop.callee);
+        let header = |name: &str| calls[0][name].to_str().unwrap().to_owned();
         assert_eq!(header("x-b3-traceid"), trace_id);
-        assert_eq!(header("x-b3-parentspanid"), server["id"].as_str().unwrap());
         assert_eq!(header("x-b3-sampled"), "1");
+        assert!(!calls[0].contains_key("x-b3-flags"));
+        // X-B3-SpanId is the caller's CLIENT span, X-B3-ParentSpanId its
+        // SERVER span.
+        let caller_span = |id: String, span_kind: &str| {
+            spans
+                .iter()
+                .find(|span| span["id"] == id && service(span) == hop.caller)
+                .map(kind)
+                .unwrap_or_else(|| panic!("no span {id} of {}", hop.caller))
+                == span_kind
+        };
+        assert!(
+            caller_span(header("x-b3-spanid"), "CLIENT"),
+            "{:?}",
+            calls[0]
+        );
+        assert!(
+            caller_span(header("x-b3-parentspanid"), "SERVER"),
+            "{:?}",
+            calls[0]
+        );
     }
 }
 
@@ -233,7 +273,7 @@ async fn spans_of_a_request_just_before_sigterm_are_flushed() {
         "nothing exported before shutdown"
     );
 
-    for service in [&mut stack.api_01, &mut stack.api_02, &mut stack.api_03] {
+    for service in stack.services() {
         let status = service.terminate(EXIT_LIMIT).await;
         assert!(
             status.success(),

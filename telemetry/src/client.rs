@@ -91,6 +91,40 @@ pub struct DownstreamClient {
     timeout: Duration,
 }
 
+/// Starts the CLIENT span of a call to `peer_service` at `url`, a child of
+/// the current span, and gives it with the headers that carry its context
+/// to the callee. The caller records the outcome on the span.
+pub fn start_call(peer_service: &str, url: &Url) -> (tracing::Span, HeaderMap) {
+    // The span current now (the SERVER span) is the CLIENT span's parent:
+    // B3 sends its id as X-B3-ParentSpanId.
+    let parent_span_id = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .span_id();
+    let span = tracing::info_span!(
+        "call",
+        otel.name = "GET",
+        otel.kind = "client",
+        http.request.method = "GET",
+        url.full = %url,
+        server.address = url.host_str(),
+        server.port = url.port_or_known_default(),
+        peer.service = peer_service,
+        http.response.status_code = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        error.type = Empty,
+    );
+    let mut headers = HeaderMap::new();
+    propagation::inject(
+        span.context().span().span_context(),
+        parent_span_id,
+        &mut headers,
+    );
+    (span, headers)
+}
+
 impl DownstreamClient {
     /// A client whose calls each give up after `timeout`.
     pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
@@ -105,35 +139,7 @@ impl DownstreamClient {
         callee: &Downstream,
         query: Option<&str>,
     ) -> Result<Value, DownstreamError> {
-        // The span current now (the SERVER span) is the CLIENT span's parent:
-        // B3 sends its id as X-B3-ParentSpanId.
-        let parent_span_id = tracing::Span::current()
-            .context()
-            .span()
-            .span_context()
-            .span_id();
-        let span = tracing::info_span!(
-            "call",
-            otel.name = "GET",
-            otel.kind = "client",
-            http.request.method = "GET",
-            url.full = %callee.url,
-            server.address = callee.url.host_str(),
-            server.port = callee.url.port_or_known_default(),
-            peer.service = %callee.service,
-            http.response.status_code = Empty,
-            otel.status_code = Empty,
-            otel.status_description = Empty,
-            error.type = Empty,
-        );
-        let mut headers = HeaderMap::new();
-        let client_context = span.context();
-        propagation::inject(
-            client_context.span().span_context(),
-            parent_span_id,
-            &mut headers,
-        );
-
+        let (span, headers) = start_call(&callee.service, &callee.url);
         let result = self
             .send(callee, headers, query)
             .instrument(span.clone())

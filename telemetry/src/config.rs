@@ -43,6 +43,11 @@ pub struct ServiceConfig {
     pub downstream_timeout: Duration,
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
     pub sampler: SamplerConfig,
+    /// `B3_JOIN`: whether a B3 caller's span id becomes this service's
+    /// SERVER span id (B3's shared span, as Brave and py_zipkin do), so that
+    /// callers which never report that id still get a whole trace. On by
+    /// default; off gives every span an id of its own, as OpenTelemetry does.
+    pub b3_join: bool,
 }
 
 impl ServiceConfig {
@@ -79,6 +84,7 @@ impl ServiceConfig {
                 non_empty("OTEL_TRACES_SAMPLER").as_deref(),
                 non_empty("OTEL_TRACES_SAMPLER_ARG").as_deref(),
             )?,
+            b3_join: parse_or("B3_JOIN", non_empty("B3_JOIN"), true)?,
         })
     }
 
@@ -143,6 +149,7 @@ mod tests {
         assert_eq!(config.zipkin_ui_url, DEFAULT_ZIPKIN_UI_URL);
         assert_eq!(config.downstream_timeout, Duration::from_secs(2));
         assert_eq!(config.listen_addr().to_string(), "0.0.0.0:5002");
+        assert!(config.b3_join);
     }
 
     #[test]
@@ -156,6 +163,7 @@ mod tests {
             ),
             ("ZIPKIN_UI_URL", "http://example.test/zipkin/"),
             ("DOWNSTREAM_TIMEOUT_MS", "250"),
+            ("B3_JOIN", "false"),
         ])
         .unwrap();
         assert_eq!(config.service_name, "checkout");
@@ -163,6 +171,7 @@ mod tests {
         assert_eq!(config.zipkin_endpoint, "http://zipkin:9411/api/v2/spans");
         assert_eq!(config.zipkin_ui_url, "http://example.test/zipkin");
         assert_eq!(config.downstream_timeout, Duration::from_millis(250));
+        assert!(!config.b3_join);
     }
 
     #[test]

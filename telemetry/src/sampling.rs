@@ -1,27 +1,33 @@
-//! Which traces are recorded: OpenTelemetry's standard sampler choice, plus
-//! the two decisions B3 adds.
+//! Which traces are recorded: OpenTelemetry's standard sampler choice, and
+//! what a B3 caller decided.
 //!
 //! `OTEL_TRACES_SAMPLER` picks the sampler exactly as the OpenTelemetry
-//! specification lists them (`parentbased_always_on` by default). B3 adds two
-//! cases that a plain parent-based sampler gets wrong:
+//! specification lists them (`parentbased_always_on` by default). A
+//! parent-based sampler follows the caller's decision, read from B3 (or W3C
+//! `traceparent`) by [`crate::propagation`]; B3 adds what OpenTelemetry's
+//! parent-based samplers cannot express:
 //!
-//! - *deferred*: the caller sent a trace id and span id but no sampling
-//!   decision. B3 says the receiver decides. The B3 propagator marks such a
-//!   parent "not sampled", so a parent-based sampler would drop the request;
-//!   here the service's own root sampler decides instead, and the span still
+//! - *deferred*: the caller sent ids but no decision. B3 says the receiver
+//!   decides, so the service's own root sampler does, and the span still
 //!   joins the caller's trace.
-//! - *debug* (`X-B3-Flags: 1`, or `d` in the single `b3` header): always
-//!   recorded, whatever the sampler says, as B3 requires.
+//! - *sampling only* (`b3: 0`, a lone `X-B3-Sampled: 0`): a decision without
+//!   ids, such as Zipkin's own health checks send. The trace is new, the
+//!   decision is the caller's.
+//! - *debug* (`X-B3-Flags: 1`, `b3: …-d`): always recorded, whatever the
+//!   sampler says, and every span of the trace is marked `debug`.
+//!
+//! A debug trace is marked in the trace state the sampler returns (see
+//! [`crate::propagation::is_debug`] for why there).
 
 use opentelemetry::{
     Context, KeyValue,
-    trace::{Link, SpanKind, TraceContextExt, TraceId},
+    trace::{Link, SpanContext, SpanKind, TraceContextExt, TraceId, TraceState},
 };
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
 use crate::{
     config::ConfigError,
-    propagation::{is_debug, is_deferred},
+    propagation::{CallerSampling, Sampling, debug_trace_state, is_debug},
 };
 
 /// The sampler named by `OTEL_TRACES_SAMPLER`, with its argument.
@@ -90,12 +96,10 @@ impl SamplerConfig {
             RootSampler::AlwaysOff => Sampler::AlwaysOff,
             RootSampler::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
         };
-        let configured = if self.parent_based {
-            Sampler::ParentBased(Box::new(root.clone()))
-        } else {
-            root.clone()
-        };
-        B3Sampler { configured, root }
+        B3Sampler {
+            parent_based: self.parent_based,
+            root,
+        }
     }
 }
 
@@ -111,12 +115,53 @@ fn parse_ratio(arg: Option<&str>) -> Result<f64, ConfigError> {
     }
 }
 
-/// The configured sampler, except that B3's deferred and debug decisions from
-/// a remote caller are honoured (see the module documentation).
+/// The configured sampler, with B3's deferred, sampling-only and debug
+/// decisions honoured (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct B3Sampler {
-    configured: Sampler,
+    parent_based: bool,
     root: Sampler,
+}
+
+/// What the parent of a new span says about sampling.
+enum ParentSays {
+    Debug,
+    Sampled,
+    NotSampled,
+    Nothing,
+}
+
+impl ParentSays {
+    fn of(parent_context: Option<&Context>) -> Self {
+        let Some(cx) = parent_context else {
+            return Self::Nothing;
+        };
+        let span = cx.span();
+        let parent = span.span_context();
+        // A span of this service: its decision was made here, and holds.
+        if parent.is_valid() && !parent.is_remote() {
+            return Self::of_span(parent);
+        }
+        match cx.get::<CallerSampling>() {
+            Some(CallerSampling(Sampling::Debug)) => Self::Debug,
+            Some(CallerSampling(Sampling::Accept)) => Self::Sampled,
+            Some(CallerSampling(Sampling::Deny)) => Self::NotSampled,
+            Some(CallerSampling(Sampling::Defer)) => Self::Nothing,
+            // A W3C caller: its sampled flag.
+            None if parent.is_valid() => Self::of_span(parent),
+            None => Self::Nothing,
+        }
+    }
+
+    fn of_span(span: &SpanContext) -> Self {
+        if is_debug(span) {
+            Self::Debug
+        } else if span.is_sampled() {
+            Self::Sampled
+        } else {
+            Self::NotSampled
+        }
+    }
 }
 
 impl ShouldSample for B3Sampler {
@@ -129,29 +174,25 @@ impl ShouldSample for B3Sampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        let parent = parent_context
-            .map(|cx| cx.span().span_context().clone())
-            .filter(|parent| parent.is_valid());
-        match parent {
-            // The debug flag passes from span to span (the SDK copies a
-            // parent's flags), so it holds for the caller's children and ours.
-            Some(parent) if is_debug(parent.trace_flags()) => SamplingResult {
+        let decided = |decision| SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            trace_state: TraceState::default(),
+        };
+        match ParentSays::of(parent_context) {
+            ParentSays::Debug => SamplingResult {
                 decision: SamplingDecision::RecordAndSample,
                 attributes: Vec::new(),
-                trace_state: parent.trace_state().clone(),
+                trace_state: debug_trace_state(),
             },
-            // Only the caller's missing decision is deferred; once this
-            // service has decided, its own spans follow that decision.
-            Some(parent) if parent.is_remote() && is_deferred(parent.trace_flags()) => self
-                .root
-                .should_sample(parent_context, trace_id, name, span_kind, attributes, links),
-            _ => self.configured.should_sample(
-                parent_context,
-                trace_id,
-                name,
-                span_kind,
-                attributes,
-                links,
+            ParentSays::Sampled if self.parent_based => decided(SamplingDecision::RecordAndSample),
+            ParentSays::NotSampled if self.parent_based => decided(SamplingDecision::Drop),
+            // No decision to follow: the root sampler decides, on the trace
+            // id alone, so every service decides alike for one trace.
+            _ => decided(
+                self.root
+                    .should_sample(None, trace_id, name, span_kind, attributes, links)
+                    .decision,
             ),
         }
     }
@@ -160,44 +201,80 @@ impl ShouldSample for B3Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
+    use opentelemetry::trace::{SpanId, TraceFlags};
 
-    fn decide(config: SamplerConfig, parent_flags: Option<u8>) -> SamplingDecision {
-        decide_with(config, parent_flags, true)
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    /// Where the parent of the span to decide comes from.
+    enum Parent {
+        None,
+        /// A B3 caller's decision, with the caller's ids when `ids` is set.
+        B3 {
+            sampling: Sampling,
+            ids: bool,
+        },
+        /// A W3C caller, sampled or not.
+        W3c(bool),
+        /// A span of this service.
+        Local {
+            sampled: bool,
+            debug: bool,
+        },
     }
 
-    fn decide_with(
-        config: SamplerConfig,
-        parent_flags: Option<u8>,
-        remote: bool,
-    ) -> SamplingDecision {
-        let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
-        let parent = parent_flags.map(|flags| {
-            Context::new().with_remote_span_context(SpanContext::new(
-                trace_id,
-                SpanId::from_hex("00f067aa0ba902b7").unwrap(),
-                TraceFlags::new(flags),
-                remote,
+    fn decide(config: SamplerConfig, parent: Parent) -> (SamplingDecision, bool) {
+        let trace_id = TraceId::from_hex(TRACE_ID).unwrap();
+        let span = |sampled: bool, remote: bool, state: TraceState| {
+            let flags = if sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            };
+            SpanContext::new(trace_id, SpanId::from(7), flags, remote, state)
+        };
+        let context = match parent {
+            Parent::None => None,
+            Parent::B3 { sampling, ids } => {
+                let caller = Context::new().with_value(CallerSampling(sampling));
+                Some(if ids {
+                    caller.with_remote_span_context(span(false, true, TraceState::default()))
+                } else {
+                    caller
+                })
+            }
+            Parent::W3c(sampled) => Some(Context::new().with_remote_span_context(span(
+                sampled,
+                true,
                 TraceState::default(),
-            ))
-        });
-        config
-            .build()
-            .should_sample(
-                parent.as_ref(),
-                trace_id,
-                "GET /",
-                &SpanKind::Server,
-                &[],
-                &[],
-            )
-            .decision
+            ))),
+            Parent::Local { sampled, debug } => {
+                let state = if debug {
+                    debug_trace_state()
+                } else {
+                    TraceState::default()
+                };
+                Some(Context::new().with_remote_span_context(span(sampled, false, state)))
+            }
+        };
+        let result = config.build().should_sample(
+            context.as_ref(),
+            trace_id,
+            "GET /",
+            &SpanKind::Server,
+            &[],
+            &[],
+        );
+        let debug = result.trace_state == debug_trace_state();
+        (result.decision, debug)
     }
 
-    const NOT_SAMPLED: u8 = 0x00;
-    const SAMPLED: u8 = 0x01;
-    const DEFERRED: u8 = 0x02;
-    const DEBUG: u8 = 0x04;
+    fn sampler(name: &str) -> SamplerConfig {
+        SamplerConfig::from_vars(Some(name), None).unwrap()
+    }
+
+    const SAMPLE: (SamplingDecision, bool) = (SamplingDecision::RecordAndSample, false);
+    const DROP: (SamplingDecision, bool) = (SamplingDecision::Drop, false);
+    const DEBUG: (SamplingDecision, bool) = (SamplingDecision::RecordAndSample, true);
 
     #[test]
     fn the_default_is_parent_based_always_on() {
@@ -206,52 +283,88 @@ mod tests {
             SamplerConfig::default()
         );
         let config = SamplerConfig::default();
-        assert_eq!(decide(config, None), SamplingDecision::RecordAndSample);
-        assert_eq!(
-            decide(config, Some(SAMPLED)),
-            SamplingDecision::RecordAndSample
-        );
-        assert_eq!(decide(config, Some(NOT_SAMPLED)), SamplingDecision::Drop);
+        assert_eq!(decide(config, Parent::None), SAMPLE);
+        for ids in [true, false] {
+            let b3 = |sampling| Parent::B3 { sampling, ids };
+            assert_eq!(decide(config, b3(Sampling::Accept)), SAMPLE);
+            assert_eq!(decide(config, b3(Sampling::Deny)), DROP, "ids: {ids}");
+        }
+        assert_eq!(decide(config, Parent::W3c(true)), SAMPLE);
+        assert_eq!(decide(config, Parent::W3c(false)), DROP);
     }
 
     #[test]
-    fn a_deferred_parent_is_decided_by_the_root_sampler() {
+    fn a_deferred_decision_is_made_by_the_root_sampler() {
+        let deferred = || Parent::B3 {
+            sampling: Sampling::Defer,
+            ids: true,
+        };
+        assert_eq!(decide(SamplerConfig::default(), deferred()), SAMPLE);
+        assert_eq!(decide(sampler("parentbased_always_off"), deferred()), DROP);
+    }
+
+    #[test]
+    fn debug_is_always_recorded_and_marked() {
+        let off = sampler("always_off");
+        for ids in [true, false] {
+            assert_eq!(
+                decide(
+                    off,
+                    Parent::B3 {
+                        sampling: Sampling::Debug,
+                        ids
+                    }
+                ),
+                DEBUG
+            );
+        }
+        assert_eq!(decide(off, Parent::None), DROP);
+        // The children of a debug span in this service are debug too.
+        assert_eq!(
+            decide(
+                off,
+                Parent::Local {
+                    sampled: true,
+                    debug: true
+                }
+            ),
+            DEBUG
+        );
+        assert_eq!(
+            decide(
+                SamplerConfig::default(),
+                Parent::Local {
+                    sampled: true,
+                    debug: false
+                }
+            ),
+            SAMPLE
+        );
+    }
+
+    #[test]
+    fn a_local_parent_decides_for_its_children() {
         let on = SamplerConfig::default();
         assert_eq!(
-            decide(on, Some(DEFERRED)),
-            SamplingDecision::RecordAndSample
+            decide(
+                on,
+                Parent::Local {
+                    sampled: false,
+                    debug: false
+                }
+            ),
+            DROP
         );
-        let off = SamplerConfig::from_vars(Some("parentbased_always_off"), None).unwrap();
-        assert_eq!(decide(off, Some(DEFERRED)), SamplingDecision::Drop);
-    }
-
-    #[test]
-    fn debug_is_always_recorded() {
-        let off = SamplerConfig::from_vars(Some("always_off"), None).unwrap();
-        assert_eq!(decide(off, Some(DEBUG)), SamplingDecision::RecordAndSample);
+        let off = sampler("parentbased_always_off");
         assert_eq!(
-            decide(off, Some(DEBUG | SAMPLED)),
-            SamplingDecision::RecordAndSample
-        );
-        assert_eq!(decide(off, None), SamplingDecision::Drop);
-        // The children of a debug span in this service are recorded too.
-        assert_eq!(
-            decide_with(off, Some(DEBUG | SAMPLED), false),
-            SamplingDecision::RecordAndSample
-        );
-    }
-
-    #[test]
-    fn only_a_remote_parent_defers() {
-        let off = SamplerConfig::from_vars(Some("parentbased_always_off"), None).unwrap();
-        // A local parent that inherited the marker was already decided: sampled.
-        assert_eq!(
-            decide_with(off, Some(DEFERRED | SAMPLED), false),
-            SamplingDecision::RecordAndSample
-        );
-        assert_eq!(
-            decide_with(off, Some(DEFERRED), true),
-            SamplingDecision::Drop
+            decide(
+                off,
+                Parent::Local {
+                    sampled: true,
+                    debug: false
+                }
+            ),
+            SAMPLE
         );
     }
 
@@ -279,9 +392,19 @@ mod tests {
                 root: RootSampler::AlwaysOn
             }
         );
-        // Not parent-based: a sampled parent does not force a root sampler that says no.
+        // Not parent-based: a caller's decision does not override the sampler.
         let off = parse("always_off", None);
-        assert_eq!(decide(off, Some(SAMPLED)), SamplingDecision::Drop);
+        assert_eq!(
+            decide(
+                off,
+                Parent::B3 {
+                    sampling: Sampling::Accept,
+                    ids: true
+                }
+            ),
+            DROP
+        );
+        assert_eq!(decide(parse("always_on", None), Parent::W3c(false)), SAMPLE);
     }
 
     #[test]

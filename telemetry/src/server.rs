@@ -5,14 +5,13 @@ use std::{future::Future, io, net::SocketAddr};
 
 use axum::{
     Router,
-    extract::{MatchedPath, Request},
+    extract::{MatchedPath, Request, State},
     middleware::{self, Next},
     response::Response,
     routing::get,
 };
 use tokio::net::TcpListener;
 use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{Telemetry, current_trace_id, propagation};
 
@@ -21,46 +20,18 @@ pub const HEALTH_PATH: &str = "/health";
 
 /// Wraps a service's routes: each request to them gets a SERVER span, and
 /// `GET /health` is added outside the span, so probes never flood Zipkin.
-pub fn instrument(routes: Router) -> Router {
+/// `b3_join`: see [`crate::ServiceConfig::b3_join`].
+pub fn instrument(routes: Router, b3_join: bool) -> Router {
     routes
-        .layer(middleware::from_fn(trace_request))
+        .layer(middleware::from_fn_with_state(b3_join, trace_request))
         .route(HEALTH_PATH, get(|| async { "ok" }))
 }
 
-/// Starts the SERVER span of one request. Written out rather than built with
-/// tower-http's `TraceLayer`: the span's parent comes from our B3 extraction,
-/// and one plain function shows the whole life of the span.
-async fn trace_request(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
-    // Semantic conventions: "{method} {route}", or just the method when no
-    // route matched (a 404 must not invent a route from the raw path).
-    let name = match &route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_string(),
-    };
-    let span = tracing::info_span!(
-        "request",
-        otel.name = name,
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = route,
-        url.path = request.uri().path(),
-        http.response.status_code = Empty,
-        otel.status_code = Empty,
-        otel.status_description = Empty,
-        trace_id = Empty,
-    );
-    // The parent must be set before the span is first entered: that is when
-    // the OpenTelemetry span is built and the sampling decision is made.
-    let _ = span.set_parent(propagation::extract(request.headers()));
-    if let Some(trace_id) = span.in_scope(current_trace_id) {
-        span.record("trace_id", trace_id);
-    }
-
+/// Runs one request inside its SERVER span. Written out rather than built
+/// with tower-http's `TraceLayer`: the span's parent comes from our B3
+/// extraction, and one plain function shows the whole life of the span.
+async fn trace_request(State(b3_join): State<bool>, request: Request, next: Next) -> Response {
+    let span = request_span(&request, b3_join);
     let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
 
@@ -82,14 +53,46 @@ async fn trace_request(request: Request, next: Next) -> Response {
     response
 }
 
+/// The SERVER span of `request`, in the caller's trace when it sent one.
+pub fn request_span(request: &Request, b3_join: bool) -> tracing::Span {
+    let method = request.method();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    // Semantic conventions: "{method} {route}", or just the method when no
+    // route matched (a 404 must not invent a route from the raw path).
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = name,
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route,
+        url.path = request.uri().path(),
+        http.response.status_code = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        trace_id = Empty,
+    );
+    propagation::extract(request.headers(), b3_join).continue_in(&span);
+    if let Some(trace_id) = span.in_scope(current_trace_id) {
+        span.record("trace_id", trace_id);
+    }
+    span
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests
-/// in flight finish. Tests call this directly to control start and stop.
+/// in flight finish.
 pub async fn run(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, instrument(app))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -99,6 +102,7 @@ pub async fn run(
 pub async fn serve(addr: SocketAddr, app: Router, telemetry: Telemetry) -> io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
+    let app = instrument(app, telemetry.b3_join);
     let served = run(listener, app, shutdown_signal()).await;
     tracing::info!("stopped accepting; requests in flight are done");
     telemetry.shutdown().await;

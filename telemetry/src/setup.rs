@@ -11,15 +11,18 @@ use std::io::IsTerminal;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::{
     Resource,
-    trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider},
+    trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanProcessor},
 };
 use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, util::SubscriberInitExt,
+    EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, registry::LookupSpan,
+    util::SubscriberInitExt,
 };
 
-use crate::{ServiceConfig, zipkin::ZipkinExporter, zipkin::trace_id_hex};
+use crate::{
+    ServiceConfig, propagation::JoiningIdGenerator, zipkin::ZipkinExporter, zipkin::trace_id_hex,
+};
 
 /// Spans per upload, unless `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says otherwise.
 /// Smaller than the SDK's 512, so that serializing a batch never holds a
@@ -44,6 +47,7 @@ pub enum TelemetryError {
 #[must_use = "dropping the guard without `shutdown` loses the last spans"]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    pub(crate) b3_join: bool,
 }
 
 impl Telemetry {
@@ -64,44 +68,20 @@ impl Telemetry {
         let processor = BatchSpanProcessor::builder(exporter)
             .with_batch_config(batch.build())
             .build();
-        let provider = SdkTracerProvider::builder()
-            .with_resource(
-                Resource::builder_empty()
-                    .with_service_name(config.service_name.clone())
-                    .build(),
-            )
-            .with_sampler(config.sampler.build())
-            .with_span_processor(processor)
-            .build();
-
-        // Only INFO spans become OpenTelemetry spans, so the libraries' debug
-        // spans never reach Zipkin, whatever `RUST_LOG` says; only warnings
-        // and errors become span annotations, not every access-log line.
-        let spans_to_zipkin = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
-            .with_tracked_inactivity(false)
-            .with_location(false)
-            .with_threads(false)
-            .with_level(false)
-            .with_target(false)
-            .with_filter(filter_fn(|metadata| {
-                let wanted = if metadata.is_span() {
-                    Level::INFO
-                } else {
-                    Level::WARN
-                };
-                *metadata.level() <= wanted
-            }));
+        let provider = tracer_provider(config, processor);
         let log_lines = tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stdout().is_terminal())
             .with_filter(
                 EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
             );
         tracing_subscriber::registry()
-            .with(spans_to_zipkin)
+            .with(spans_layer(&provider))
             .with(log_lines)
             .try_init()?;
-        Ok(Self { provider })
+        Ok(Self {
+            provider,
+            b3_join: config.b3_join,
+        })
     }
 
     /// Exports the spans still queued, then stops the exporter. The
@@ -118,6 +98,49 @@ impl Telemetry {
             Err(error) => tracing::warn!(%error, "telemetry shutdown task failed"),
         }
     }
+}
+
+/// The provider every span goes through: this service's name, the sampler
+/// and the id generator that B3 join needs, and `processor` to export.
+pub(crate) fn tracer_provider(
+    config: &ServiceConfig,
+    processor: impl SpanProcessor + 'static,
+) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_resource(
+            Resource::builder_empty()
+                .with_service_name(config.service_name.clone())
+                .build(),
+        )
+        .with_sampler(config.sampler.build())
+        .with_id_generator(JoiningIdGenerator::default())
+        .with_span_processor(processor)
+        .build()
+}
+
+/// The layer that turns `tracing` spans into OpenTelemetry spans.
+pub(crate) fn spans_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
+    // Only INFO spans become OpenTelemetry spans, so the libraries' debug
+    // spans never reach Zipkin, whatever `RUST_LOG` says; only warnings
+    // and errors become span annotations, not every access-log line.
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+        .with_tracked_inactivity(false)
+        .with_location(false)
+        .with_threads(false)
+        .with_level(false)
+        .with_target(false)
+        .with_filter(filter_fn(|metadata| {
+            let wanted = if metadata.is_span() {
+                Level::INFO
+            } else {
+                Level::WARN
+            };
+            *metadata.level() <= wanted
+        }))
 }
 
 /// The trace id of the current span, as Zipkin shows it, if there is one.

@@ -1,228 +1,166 @@
-//! Trace context in HTTP headers: B3, the format Zipkin and py_zipkin speak.
+//! Trace context in HTTP headers: B3 in and out, W3C `traceparent` in.
 //!
-//! B3 is what the Python original and every Zipkin-instrumented service
-//! understand, so it is what we send. `opentelemetry_zipkin::Propagator` does
-//! most of the work; this module fills the gaps that matter for a demo that
-//! must interoperate:
+//! B3 is what Zipkin, Brave and py_zipkin speak, so it is what we send and
+//! what we read first; W3C `traceparent` is read too, so that callers on
+//! OpenTelemetry's default propagator join the trace. The README's table
+//! "B3 in, B3 out" shows what every form does, and
+//! `tests/b3_conformance.rs` checks each row.
 //!
-//! - **inject** writes the multi-header form, plus `X-B3-ParentSpanId`, which
-//!   the propagator never sends but which B3 servers that read all four
-//!   headers (py_zipkin among them) expect. Our own sampling decision is
-//!   always sent, never a deferred one passed through.
-//! - **extract** reads the single `b3` header, then the multi-header form, and
-//!   falls back to W3C `traceparent`, so callers instrumented with
-//!   OpenTelemetry's default propagator join the trace too.
-//! - a context that is missing or malformed yields an empty [`Context`]: the
-//!   request starts a fresh trace instead of failing.
-//!
-//! The deferred and debug markers stay in the trace flags, where the
-//! propagator puts them, for [`crate::sampling`] to act on.
-//!
-//! `opentelemetry-zipkin` 0.33 marks the whole crate deprecated, pointing to
-//! OTLP (which newer Zipkins accept). Its B3 propagator is still the one
-//! OpenTelemetry ships for Rust, and B3 headers are what Zipkin-instrumented
-//! callers send, so we use it; the `allow` below is for that alone.
-#![allow(deprecated)]
+//! - [`b3`] reads and writes the headers (by hand: why, is said there).
+//! - [`extract`] turns a caller's context into the parent of the SERVER
+//!   span. With *join* on (B3's own model, and the default), the SERVER
+//!   span takes the caller's span id as its own ([`join`] says why and how);
+//!   with it off, that id becomes its parent, as OpenTelemetry does. The
+//!   caller's decision travels in the [`Context`] for [`crate::sampling`].
+//! - [`inject`] writes a CLIENT span's context: all four ids, and this
+//!   service's own decision, never a deferred one passed on. A missing,
+//!   malformed or partial context never fails a request: it starts a new
+//!   trace.
+
+pub mod b3;
+#[cfg(test)]
+mod b3_table;
+#[cfg(test)]
+mod conformance;
+mod join;
 
 use std::sync::LazyLock;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::HeaderMap;
 use opentelemetry::{
     Context,
     propagation::TextMapPropagator,
-    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags},
+    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_zipkin::{B3Encoding, Propagator as B3Propagator};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// The header the B3 propagator does not write.
-pub const PARENT_SPAN_ID_HEADER: HeaderName = HeaderName::from_static("x-b3-parentspanid");
+pub use b3::{B3, Ids, Sampling};
+pub use join::JoiningIdGenerator;
 
-// The propagator's private trace-flag bits: "no sampling decision was sent"
-// and "debug". Their values are part of its behaviour, checked by the tests.
-const DEFERRED: u8 = 0x02;
-const DEBUG: u8 = 0x04;
-
-// Reading accepts both B3 forms; with single-header support on, the
-// propagator also understands the `d` (debug) flag of the single header.
-static B3_READER: LazyLock<B3Propagator> =
-    LazyLock::new(|| B3Propagator::with_encoding(B3Encoding::SingleAndMultiHeader));
-static B3_WRITER: LazyLock<B3Propagator> =
-    LazyLock::new(|| B3Propagator::with_encoding(B3Encoding::MultipleHeader));
 static W3C: LazyLock<TraceContextPropagator> = LazyLock::new(TraceContextPropagator::new);
 
-/// The caller's trace context, read from request headers: B3 first, then
-/// W3C `traceparent`. Empty when there is none, or none that is valid.
-pub fn extract(headers: &HeaderMap) -> Context {
-    let carrier = HeaderExtractor(headers);
-    let b3 = B3_READER.extract(&carrier);
-    if b3.span().span_context().is_valid() {
-        return b3;
-    }
-    W3C.extract(&carrier)
+/// A B3 caller's sampling decision, carried in the parent [`Context`] of the
+/// SERVER span for the sampler (B3 has four states, OpenTelemetry's sampled
+/// flag two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallerSampling(pub Sampling);
+
+/// A caller's trace context, ready to become the parent of a SERVER span.
+#[derive(Debug)]
+#[must_use = "an incoming context does nothing until `continue_in` a span"]
+pub struct Incoming {
+    parent: Context,
+    /// With join: the ids the SERVER span takes as its own.
+    joined: Option<(TraceId, SpanId)>,
 }
 
-/// Writes the B3 headers for a call made inside `span`, whose parent is
-/// `parent_span_id` (the span that was current when the call began).
-pub fn inject(span: &SpanContext, parent_span_id: SpanId, headers: &mut HeaderMap) {
-    // By the time we call out, this service has decided: send the decision,
-    // not the "deferred" marker it may have inherited from its caller.
-    let decided_flags = TraceFlags::new(span.trace_flags().to_u8() & !DEFERRED);
-    let decided = SpanContext::new(
-        span.trace_id(),
-        span.span_id(),
-        decided_flags,
-        span.is_remote(),
-        span.trace_state().clone(),
-    );
-    let cx = Context::new().with_remote_span_context(decided);
-    B3_WRITER.inject_context(&cx, &mut HeaderInjector(headers));
-    if span.is_valid() && parent_span_id != SpanId::INVALID {
-        let value = HeaderValue::from_str(&parent_span_id.to_string())
-            .expect("a hex span id is a valid header value");
-        headers.insert(PARENT_SPAN_ID_HEADER, value);
+/// Reads the caller's context from request headers: B3 first, then W3C.
+/// With `join`, a B3 caller's span id becomes the SERVER span's own.
+pub fn extract(headers: &HeaderMap, join: bool) -> Incoming {
+    match B3::read(headers) {
+        Some(b3) => Incoming::from_b3(b3, join),
+        None => Incoming {
+            parent: W3C.extract(&HeaderExtractor(headers)),
+            joined: None,
+        },
     }
 }
 
-/// True when the caller sent no sampling decision (B3 "deferred").
-pub fn is_deferred(flags: TraceFlags) -> bool {
-    flags.to_u8() & DEFERRED != 0
-}
-
-/// True when the caller asked for this trace to be recorded (B3 "debug").
-pub fn is_debug(flags: TraceFlags) -> bool {
-    flags.to_u8() & DEBUG != 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry::trace::{TraceId, TraceState};
-
-    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-    const SPAN_ID: &str = "00f067aa0ba902b7";
-    const PARENT_ID: &str = "a2fb4a1d1a96d312";
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        for (name, value) in pairs {
-            headers.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
+impl Incoming {
+    fn from_b3(b3: B3, join: bool) -> Self {
+        let caller = Context::new().with_value(CallerSampling(b3.sampling));
+        // The sampling-only forms: a new trace with the caller's decision.
+        let Some(ids) = b3.ids else {
+            return Self {
+                parent: caller,
+                joined: None,
+            };
+        };
+        let sampled = matches!(b3.sampling, Sampling::Accept | Sampling::Debug);
+        let remote_span = |span_id| {
+            let flags = if sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            };
+            SpanContext::new(ids.trace_id, span_id, flags, true, TraceState::default())
+        };
+        if !join {
+            return Self {
+                parent: caller.with_remote_span_context(remote_span(ids.span_id)),
+                joined: None,
+            };
         }
-        headers
+        // Joined, the parent is the caller's parent; without one, the SERVER
+        // span is a root that keeps the caller's trace id.
+        let parent = match ids.parent_span_id {
+            Some(parent) => caller.with_remote_span_context(remote_span(parent)),
+            None => caller,
+        };
+        Self {
+            parent,
+            joined: Some((ids.trace_id, ids.span_id)),
+        }
     }
 
-    fn extracted(pairs: &[(&str, &str)]) -> SpanContext {
-        extract(&headers(pairs)).span().span_context().clone()
+    /// Makes `span` the continuation of the caller's trace. Call it before
+    /// the span is first entered: that is when its OpenTelemetry span is
+    /// built and sampled.
+    pub fn continue_in(self, span: &tracing::Span) {
+        // An error here means telemetry is off for this span: nothing to do.
+        let _ = span.set_parent(self.parent);
+        if let Some((trace_id, span_id)) = self.joined {
+            // Build the OpenTelemetry span now, while the caller's ids are
+            // the ones the id generator hands out.
+            join::with_ids(trace_id, span_id, || drop(span.context()));
+        }
     }
+}
 
-    fn span(flags: u8) -> SpanContext {
-        SpanContext::new(
-            TraceId::from_hex(TRACE_ID).unwrap(),
-            SpanId::from_hex(SPAN_ID).unwrap(),
-            TraceFlags::new(flags),
-            false,
-            TraceState::default(),
-        )
+/// Writes the B3 headers for a call made in the CLIENT span `span`, whose
+/// parent is `parent_span_id` (this service's span current at the call).
+pub fn inject(span: &SpanContext, parent_span_id: SpanId, headers: &mut HeaderMap) {
+    if !span.is_valid() {
+        return;
     }
+    let sampling = if is_debug(span) {
+        Sampling::Debug
+    } else if span.is_sampled() {
+        Sampling::Accept
+    } else {
+        Sampling::Deny
+    };
+    let b3 = B3 {
+        ids: Some(Ids {
+            trace_id: span.trace_id(),
+            span_id: span.span_id(),
+            parent_span_id: (parent_span_id != SpanId::INVALID).then_some(parent_span_id),
+        }),
+        sampling,
+    };
+    b3.write(headers);
+}
 
-    fn injected(flags: u8) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        inject(
-            &span(flags),
-            SpanId::from_hex(PARENT_ID).unwrap(),
-            &mut headers,
-        );
-        headers
-    }
+/// The trace-state entry that marks a debug trace. OpenTelemetry has no
+/// trace flag for B3's debug, and the SDK gives a new span its parent's
+/// flags, not the sampler's; what it does hand from the sampler to the span,
+/// and on to its children, is trace state. The mark is never sent to other
+/// services (they get B3), so it cannot clash with anyone's `tracestate`.
+const DEBUG_KEY: &str = "zipkin";
+const DEBUG_VALUE: &str = "debug";
+static DEBUG_TRACE_STATE: LazyLock<TraceState> = LazyLock::new(|| {
+    TraceState::from_key_value([(DEBUG_KEY, DEBUG_VALUE)]).expect("a valid trace-state entry")
+});
 
-    #[test]
-    fn inject_writes_all_four_b3_headers() {
-        let headers = injected(0x01);
-        assert_eq!(headers["x-b3-traceid"], TRACE_ID);
-        assert_eq!(headers["x-b3-spanid"], SPAN_ID);
-        assert_eq!(headers["x-b3-parentspanid"], PARENT_ID);
-        assert_eq!(headers["x-b3-sampled"], "1");
-        assert_eq!(injected(0x00)["x-b3-sampled"], "0");
-    }
+/// The trace state of a span in a debug trace.
+pub(crate) fn debug_trace_state() -> TraceState {
+    DEBUG_TRACE_STATE.clone()
+}
 
-    #[test]
-    fn inject_sends_our_decision_not_a_deferred_one() {
-        let sampled_after_deferral = injected(0x01 | DEFERRED);
-        assert_eq!(sampled_after_deferral["x-b3-sampled"], "1");
-        let debug = injected(0x01 | DEBUG);
-        assert_eq!(debug["x-b3-flags"], "1");
-    }
-
-    #[test]
-    fn a_root_call_has_no_parent_header() {
-        let mut headers = HeaderMap::new();
-        inject(&span(0x01), SpanId::INVALID, &mut headers);
-        assert!(!headers.contains_key(PARENT_SPAN_ID_HEADER));
-        assert_eq!(headers["x-b3-spanid"], SPAN_ID);
-    }
-
-    #[test]
-    fn extract_reads_the_multi_header_form() {
-        let cx = extracted(&[
-            ("X-B3-TraceId", TRACE_ID),
-            ("X-B3-SpanId", SPAN_ID),
-            ("X-B3-ParentSpanId", PARENT_ID),
-            ("X-B3-Sampled", "1"),
-        ]);
-        assert_eq!(cx.trace_id().to_string(), TRACE_ID);
-        assert_eq!(cx.span_id().to_string(), SPAN_ID);
-        assert!(cx.is_remote() && cx.is_sampled());
-    }
-
-    #[test]
-    fn extract_reads_the_single_header_form() {
-        let cx = extracted(&[("b3", &format!("{TRACE_ID}-{SPAN_ID}-1-{PARENT_ID}"))]);
-        assert_eq!(cx.trace_id().to_string(), TRACE_ID);
-        assert!(cx.is_sampled());
-        let debug = extracted(&[("b3", &format!("{TRACE_ID}-{SPAN_ID}-d"))]);
-        assert!(is_debug(debug.trace_flags()));
-    }
-
-    #[test]
-    fn extract_falls_back_to_w3c_traceparent() {
-        let cx = extracted(&[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01"))]);
-        assert_eq!(cx.trace_id().to_string(), TRACE_ID);
-        assert!(cx.is_sampled());
-    }
-
-    #[test]
-    fn a_missing_decision_is_deferred_and_debug_is_kept() {
-        let deferred = extracted(&[("X-B3-TraceId", TRACE_ID), ("X-B3-SpanId", SPAN_ID)]);
-        assert!(deferred.is_valid());
-        assert!(is_deferred(deferred.trace_flags()));
-        let debug = extracted(&[
-            ("X-B3-TraceId", TRACE_ID),
-            ("X-B3-SpanId", SPAN_ID),
-            ("X-B3-Flags", "1"),
-        ]);
-        assert!(is_debug(debug.trace_flags()));
-    }
-
-    #[test]
-    fn a_64_bit_trace_id_is_kept() {
-        let cx = extracted(&[
-            ("X-B3-TraceId", "a3ce929d0e0e4736"),
-            ("X-B3-SpanId", SPAN_ID),
-        ]);
-        assert_eq!(
-            cx.trace_id().to_string(),
-            "0000000000000000a3ce929d0e0e4736"
-        );
-    }
-
-    #[test]
-    fn malformed_context_is_empty() {
-        assert!(!extracted(&[("X-B3-TraceId", "xyz"), ("X-B3-SpanId", SPAN_ID)]).is_valid());
-        assert!(!extracted(&[("b3", "garbage")]).is_valid());
-        assert!(!extracted(&[]).is_valid());
-    }
+/// True when `span` belongs to a debug trace (B3 `X-B3-Flags: 1`): Zipkin
+/// then marks it `debug`, and calls from it send `X-B3-Flags: 1`.
+pub fn is_debug(span: &SpanContext) -> bool {
+    span.trace_state().get(DEBUG_KEY) == Some(DEBUG_VALUE)
 }

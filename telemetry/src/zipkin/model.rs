@@ -212,7 +212,7 @@ impl<'a> ZipkinSpan<'a> {
                 })
                 .collect(),
             tags: Tags { span },
-            debug: is_debug(context.trace_flags()),
+            debug: is_debug(context),
         }
     }
 }
@@ -318,9 +318,9 @@ mod tests {
         internal.span_context = SpanContext::new(
             internal.span_context.trace_id(),
             internal.span_context.span_id(),
-            TraceFlags::new(0x05),
+            TraceFlags::SAMPLED,
             false,
-            TraceState::default(),
+            crate::propagation::debug_trace_state(),
         );
         assert_eq!(json_of(&internal)["debug"], true);
     }

@@ -1,0 +1,235 @@
+//! One service process: our binary or the Python original, its port read
+//! from the kernel, its log kept, stopped by SIGTERM or killed when dropped.
+
+use std::{
+    collections::HashSet,
+    io::{BufRead, BufReader, Read},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex, OnceLock},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// How long a service may take to start listening.
+const START_LIMIT: Duration = Duration::from_secs(30);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// What runs a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// A binary of this workspace, by name.
+    Rust(&'static str),
+    /// A script of the Python originals (`interop/python/`), run by the
+    /// interpreter named in `INTEROP_PYTHON` (`ci/interop.sh` makes it).
+    Python(&'static str),
+}
+
+impl Program {
+    fn command(&self) -> Command {
+        match self {
+            Program::Rust(binary) => Command::new(binaries().join(binary)),
+            Program::Python(script) => {
+                let python = std::env::var_os("INTEROP_PYTHON").expect(
+                    "INTEROP_PYTHON names the Python of the originals' virtualenv: \
+                     run these tests with `bash ci/interop.sh`",
+                );
+                let mut command = Command::new(python);
+                command
+                    .arg(workspace().join("interop/python").join(script))
+                    .env("PYTHONUNBUFFERED", "1");
+                command
+            }
+        }
+    }
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// The directory holding the service binaries, built once per test binary
+/// (a no-op when `cargo test` has them up to date already).
+pub fn binaries() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let mut build = Command::new(env!("CARGO"));
+        build.current_dir(workspace()).args([
+            "build", "--quiet", "-p", "api_01", "-p", "api_02", "-p", "api_03",
+        ]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo can be run");
+        assert!(status.success(), "building the services failed");
+        // This test runs from <target>/<profile>/deps/.
+        let test_exe = std::env::current_exe().unwrap();
+        test_exe.parent().unwrap().parent().unwrap().to_path_buf()
+    })
+}
+
+/// One running service process.
+pub struct Service {
+    pub name: String,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Service {
+    /// Starts `program` as the service `name` with `env` (and nothing else
+    /// of this process's environment), on a port the OS picks, and waits
+    /// until it listens. Fails at once, with its log, if it exits first.
+    pub async fn start(name: &str, program: &Program, env: &[(String, String)]) -> Service {
+        let mut command = program.command();
+        command
+            .env_clear()
+            .env("PORT", "0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {name} ({program:?}): {error}"));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        keep_lines(child.stdout.take().unwrap(), &logs);
+        keep_lines(child.stderr.take().unwrap(), &logs);
+        let mut service = Service {
+            name: name.to_owned(),
+            url: String::new(),
+            child,
+            logs,
+        };
+        let deadline = Instant::now() + START_LIMIT;
+        let port = loop {
+            if let Some(status) = service.child.try_wait().unwrap() {
+                // Give the log readers a moment to catch the last lines.
+                thread::sleep(Duration::from_millis(50));
+                panic!(
+                    "{name} exited before listening ({status}): {:#?}",
+                    service.logs()
+                );
+            }
+            if let Some(port) = listening_port(service.child.id()) {
+                break port;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not listen within {START_LIMIT:?}: {:#?}",
+                service.logs()
+            );
+            tokio::time::sleep(POLL).await;
+        };
+        service.url = format!("http://127.0.0.1:{port}");
+        service
+    }
+
+    /// What the service has printed so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// How many lines printed so far contain `text`.
+    pub fn count_logs(&self, text: &str) -> usize {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
+    /// Waits until the service has printed `count` lines containing `text`.
+    pub async fn wait_for_log(&self, text: &str, count: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.count_logs(text) < count {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        true
+    }
+
+    /// Sends SIGTERM, as `docker stop` does.
+    pub fn sigterm(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill can be run");
+        assert!(sent.success(), "could not signal {}", self.name);
+    }
+
+    /// Sends SIGTERM and waits for the process to exit, at most `limit`.
+    pub async fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        self.sigterm();
+        self.wait_for_exit(limit).await
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub async fn wait_for_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {limit:?}: {:#?}",
+                self.name,
+                self.logs()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keep_lines(stream: impl Read + Send + 'static, logs: &Arc<Mutex<Vec<String>>>) {
+    let logs = logs.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            logs.lock().unwrap().push(line);
+        }
+    });
+}
+
+/// The TCP port process `pid` listens on, read from the kernel's socket
+/// tables: the sockets `pid` holds (`/proc/<pid>/fd`) that are listening
+/// (state `0A` in `/proc/<pid>/net/tcp{,6}`). Linux only, like the tests.
+fn listening_port(pid: u32) -> Option<u16> {
+    let sockets: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    ["tcp", "tcp6"].into_iter().find_map(|table| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+            if *state != "0A" || !sockets.contains(*inode) {
+                return None;
+            }
+            u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+        })
+    })
+}

@@ -1,0 +1,121 @@
+//! Reading what the collector received: a trace's spans, their fields, and
+//! the checks every test makes of Zipkin's format.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use test_collector::{Collector, dependency_links};
+
+use crate::SPANS_LIMIT;
+
+/// The spans of one request to api_01: 3 from api_01 (SERVER, two CLIENT),
+/// 2 from api_02 (SERVER, CLIENT) and 4 from api_03 (a SERVER span and a
+/// work span for each of its two callers).
+pub const SPANS_PER_REQUEST: usize = 9;
+
+/// The spans of `trace_id`.
+pub fn of_trace<'a>(spans: &'a [Value], trace_id: &str) -> Vec<&'a Value> {
+    spans
+        .iter()
+        .filter(|span| span["traceId"] == trace_id)
+        .collect()
+}
+
+/// Waits until the collector holds `count` spans of `trace_id`.
+pub async fn wait_for_trace(collector: &Collector, trace_id: &str, count: usize) -> Vec<Value> {
+    let (spans, complete) = collector
+        .store
+        .wait_for(SPANS_LIMIT, |spans| {
+            of_trace(spans, trace_id).len() >= count
+        })
+        .await;
+    assert!(
+        complete,
+        "expected {count} spans of trace {trace_id} within {SPANS_LIMIT:?}, got {}: {spans:#?}",
+        of_trace(&spans, trace_id).len()
+    );
+    of_trace(&spans, trace_id).into_iter().cloned().collect()
+}
+
+pub fn service(span: &Value) -> &str {
+    span["localEndpoint"]["serviceName"]
+        .as_str()
+        .unwrap_or("<none>")
+}
+
+pub fn kind(span: &Value) -> &str {
+    span["kind"].as_str().unwrap_or("INTERNAL")
+}
+
+pub fn tag<'a>(span: &'a Value, key: &str) -> Option<&'a str> {
+    span["tags"][key].as_str()
+}
+
+/// The spans of `service` of `kind`.
+pub fn spans_of<'a>(spans: &'a [Value], service_name: &str, span_kind: &str) -> Vec<&'a Value> {
+    spans
+        .iter()
+        .filter(|span| service(span) == service_name && kind(span) == span_kind)
+        .collect()
+}
+
+/// The span whose id is `id`.
+pub fn by_id<'a>(spans: &'a [Value], id: &str) -> Option<&'a Value> {
+    spans.iter().find(|span| span["id"] == id)
+}
+
+fn is_lower_hex(text: &str, lengths: &[usize]) -> bool {
+    lengths.contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Panics unless `span` is a valid Zipkin v2 span as this project promises.
+pub fn assert_valid_zipkin_v2(span: &Value) {
+    let text = |key: &str| {
+        span[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} missing: {span}"))
+    };
+    assert!(is_lower_hex(text("traceId"), &[16, 32]), "traceId: {span}");
+    assert!(is_lower_hex(text("id"), &[16]), "id: {span}");
+    if let Some(parent) = span.get("parentId") {
+        let parent = parent.as_str().unwrap();
+        assert!(
+            is_lower_hex(parent, &[16]) && parent != "0000000000000000",
+            "parentId: {span}"
+        );
+    }
+    assert!(
+        span["timestamp"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000_000),
+        "timestamp µs: {span}"
+    );
+    assert!(
+        span["duration"].as_u64().is_some_and(|d| d >= 1),
+        "duration: {span}"
+    );
+    assert!(
+        !service(span).is_empty() && service(span) != "<none>",
+        "serviceName: {span}"
+    );
+    if let Some(kind) = span.get("kind") {
+        assert!(
+            ["CLIENT", "SERVER", "PRODUCER", "CONSUMER"].contains(&kind.as_str().unwrap()),
+            "kind: {span}"
+        );
+    }
+    if let Some(tags) = span.get("tags") {
+        assert!(
+            tags.as_object().unwrap().values().all(Value::is_string),
+            "tags must be strings: {span}"
+        );
+    }
+}
+
+/// `(caller, callee) → calls` in `spans`.
+pub fn links(spans: &[Value]) -> BTreeMap<(String, String), u64> {
+    dependency_links(spans)
+}

@@ -1,0 +1,249 @@
+//! The three services wired together and exporting to a collector, as a
+//! test asks for them with [`Stack::builder`]: which implementation runs
+//! each service, what they are told, where a call goes instead, and whether
+//! every hop is recorded.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use test_collector::Collector;
+
+use crate::{Hop, Program, Service};
+
+/// How long spans may take to reach the collector.
+pub const SPANS_LIMIT: Duration = Duration::from_secs(15);
+/// How long a service may take to exit after SIGTERM.
+pub const EXIT_LIMIT: Duration = Duration::from_secs(15);
+
+/// One of the three services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Api01,
+    Api02,
+    Api03,
+}
+
+impl Api {
+    pub const ALL: [Api; 3] = [Api::Api01, Api::Api02, Api::Api03];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Api01 => "api_01",
+            Api::Api02 => "api_02",
+            Api::Api03 => "api_03",
+        }
+    }
+
+    /// The variable that tells a caller where this service is.
+    fn url_variable(self) -> &'static str {
+        match self {
+            Api::Api01 => "API_01_URL",
+            Api::Api02 => "API_02_URL",
+            Api::Api03 => "API_03_URL",
+        }
+    }
+
+    /// The services this one calls.
+    fn callees(self) -> &'static [Api] {
+        match self {
+            Api::Api01 => &[Api::Api02, Api::Api03],
+            Api::Api02 => &[Api::Api03],
+            Api::Api03 => &[],
+        }
+    }
+}
+
+/// How a py_zipkin service calls another (see `interop/python/README.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallStyle {
+    /// A reported CLIENT span, and its id sent downstream.
+    Client,
+    /// A fresh span id sent downstream that the caller never reports (the
+    /// original demo's way).
+    Seed,
+}
+
+impl CallStyle {
+    pub fn name(self) -> &'static str {
+        match self {
+            CallStyle::Client => "client",
+            CallStyle::Seed => "seed",
+        }
+    }
+}
+
+/// What runs a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implementation {
+    Rust,
+    Python(CallStyle),
+}
+
+/// How a test wants its [`Stack`].
+pub struct StackBuilder {
+    env: Vec<(String, String)>,
+    zipkin_endpoint: Option<String>,
+    implementations: [Implementation; 3],
+    redirects: Vec<(Api, Api, String)>,
+    record_hops: bool,
+}
+
+impl StackBuilder {
+    /// Sets `name=value` for every service.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sends the services' spans to `endpoint` instead of the collector.
+    pub fn zipkin_endpoint(mut self, endpoint: &str) -> Self {
+        self.zipkin_endpoint = Some(endpoint.to_owned());
+        self
+    }
+
+    /// Runs `api` as `implementation` (our binary by default).
+    pub fn implementation(mut self, api: Api, implementation: Implementation) -> Self {
+        self.implementations[api as usize] = implementation;
+        self
+    }
+
+    /// Points `caller`'s calls to `callee` at `url` instead.
+    pub fn redirect(mut self, caller: Api, callee: Api, url: &str) -> Self {
+        self.redirects.push((caller, callee, url.to_owned()));
+        self
+    }
+
+    /// Puts a recording proxy on every hop ([`Stack::hop`]).
+    pub fn record_hops(mut self) -> Self {
+        self.record_hops = true;
+        self
+    }
+
+    /// Starts the collector, then api_03, api_02 and api_01 (callees first,
+    /// so each caller can be told where they are).
+    pub async fn start(self) -> Stack {
+        let collector = Collector::start().await.expect("the collector starts");
+        let endpoint = self
+            .zipkin_endpoint
+            .clone()
+            .unwrap_or_else(|| collector.endpoint());
+        let mut started: Vec<Service> = Vec::new();
+        let mut hops = Vec::new();
+        for api in [Api::Api03, Api::Api02, Api::Api01] {
+            let mut env = vec![
+                ("OTEL_EXPORTER_ZIPKIN_ENDPOINT".to_owned(), endpoint.clone()),
+                // Quick tests: spans leave every 100 ms, api_03 works 20 ms.
+                ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
+                ("WORK_MS".to_owned(), "20".to_owned()),
+                ("RUST_LOG".to_owned(), "info".to_owned()),
+            ];
+            for &callee in api.callees() {
+                let callee_url = &started
+                    .iter()
+                    .find(|service| service.name == callee.name())
+                    .expect("callees start first")
+                    .url;
+                let redirect = self
+                    .redirects
+                    .iter()
+                    .find(|(from, to, _)| (*from, *to) == (api, callee));
+                let url = match redirect {
+                    Some((_, _, url)) => url.clone(),
+                    None if self.record_hops => {
+                        let hop = Hop::start(api.name(), callee.name(), callee_url).await;
+                        let url = hop.url.clone();
+                        hops.push(hop);
+                        url
+                    }
+                    None => callee_url.clone(),
+                };
+                env.push((callee.url_variable().to_owned(), url));
+            }
+            let program = match self.implementations[api as usize] {
+                Implementation::Rust => Program::Rust(api.name()),
+                Implementation::Python(style) => {
+                    env.push(("CALL_STYLE".to_owned(), style.name().to_owned()));
+                    Program::Python(match api {
+                        Api::Api01 => "api_01.py",
+                        Api::Api02 => "api_02.py",
+                        Api::Api03 => "api_03.py",
+                    })
+                }
+            };
+            env.extend(self.env.iter().cloned());
+            started.push(Service::start(api.name(), &program, &env).await);
+        }
+        let [api_03, api_02, api_01] = <[Service; 3]>::try_from(started).ok().unwrap();
+        Stack {
+            collector,
+            api_01,
+            api_02,
+            api_03,
+            hops,
+        }
+    }
+}
+
+/// The three services, wired to each other and to a collector.
+pub struct Stack {
+    pub collector: Collector,
+    pub api_01: Service,
+    pub api_02: Service,
+    pub api_03: Service,
+    hops: Vec<Hop>,
+}
+
+impl Stack {
+    /// Our three services, exporting to the stack's collector, each call
+    /// going straight to its callee.
+    pub fn builder() -> StackBuilder {
+        StackBuilder {
+            env: Vec::new(),
+            zipkin_endpoint: None,
+            implementations: [Implementation::Rust; 3],
+            redirects: Vec::new(),
+            record_hops: false,
+        }
+    }
+
+    /// The default stack, with `env` set for every service.
+    pub async fn start(env: &[(&str, &str)]) -> Stack {
+        env.iter()
+            .fold(Stack::builder(), |builder, (name, value)| {
+                builder.env(name, value)
+            })
+            .start()
+            .await
+    }
+
+    /// The three services, for what a test does to each.
+    pub fn services(&mut self) -> [&mut Service; 3] {
+        [&mut self.api_01, &mut self.api_02, &mut self.api_03]
+    }
+
+    /// The recorded hop `caller → callee` (see [`StackBuilder::record_hops`]).
+    pub fn hop(&self, caller: Api, callee: Api) -> &Hop {
+        self.hops
+            .iter()
+            .find(|hop| hop.caller == caller.name() && hop.callee == callee.name())
+            .unwrap_or_else(|| panic!("no recorded hop {caller:?} → {callee:?}"))
+    }
+
+    /// Stops the three services with SIGTERM, which makes each flush its
+    /// spans, and gives every span the collector holds then: nothing more
+    /// can arrive, so a test can count exactly.
+    pub async fn stop(&mut self) -> Vec<Value> {
+        for service in self.services() {
+            service.sigterm();
+        }
+        for service in self.services() {
+            service.wait_for_exit(EXIT_LIMIT).await;
+        }
+        self.collector.store.spans()
+    }
+
+    /// Every recorded hop.
+    pub fn hops(&self) -> &[Hop] {
+        &self.hops
+    }
+}

@@ -1,0 +1,456 @@
+//! B3, read and written by hand, exactly as the specification
+//! (openzipkin/b3-propagation) and real senders have it.
+//!
+//! Why not `opentelemetry-zipkin`'s propagator: in 0.33 it reads
+//! `X-B3-Flags: 0` (which py_zipkin always sends) as "not sampled", over
+//! `X-B3-Sampled: 1`; with single-header support on, it refuses the legacy
+//! `X-B3-Sampled: true`; it ignores the sampling-only forms (`b3: 0`, a lone
+//! `X-B3-Sampled: 0`); it drops `X-B3-ParentSpanId` on the way in and never
+//! writes it on the way out; and it reads a missing decision as "not
+//! sampled". Correcting each of those around it took more code than reading
+//! four headers, so this module reads them itself. A test in
+//! `tests/b3_conformance.rs` pins the upstream behaviours, so an upgrade that
+//! fixes them is noticed.
+//!
+//! This module knows B3 only: headers in, [`B3`] out, and back. What the
+//! service makes of a caller's context (joining its span, sampling) is
+//! decided in [`super`] and [`crate::sampling`].
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::trace::{SpanId, TraceId};
+
+pub const SINGLE: HeaderName = HeaderName::from_static("b3");
+pub const TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
+pub const SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
+pub const PARENT_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
+pub const SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
+pub const FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
+
+/// A caller's sampling decision, the four states B3 knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampling {
+    /// No decision sent: the receiver decides.
+    Defer,
+    /// Do not record this trace.
+    Deny,
+    /// Record this trace.
+    Accept,
+    /// Record this trace and mark every span `debug` (an emphasized accept).
+    Debug,
+}
+
+/// The identifiers of the caller's span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ids {
+    pub trace_id: TraceId,
+    /// The caller's span: in B3 the callee may take this id as its own
+    /// (a *shared* span) or make it its parent.
+    pub span_id: SpanId,
+    /// The caller's parent, when it sent one.
+    pub parent_span_id: Option<SpanId>,
+}
+
+/// What a caller sent: identifiers (absent in the sampling-only forms such as
+/// `b3: 0`) and a sampling decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct B3 {
+    pub ids: Option<Ids>,
+    pub sampling: Sampling,
+}
+
+impl B3 {
+    /// Reads B3 from request headers: the single `b3` header first (the
+    /// specification gives it precedence), then the `X-B3-*` headers. `None`
+    /// when neither holds a usable context; a malformed context is ignored
+    /// whole, never half-used.
+    pub fn read(headers: &HeaderMap) -> Option<Self> {
+        headers
+            .get(SINGLE)
+            .and_then(|value| parse_single(value.to_str().ok()?))
+            .or_else(|| read_multi(headers))
+    }
+
+    /// Writes the multi-header form, which every B3 reader understands
+    /// (py_zipkin's servers read only that one): the ids, then the decision.
+    /// Debug is sent as `X-B3-Flags: 1` alone, since it implies accept.
+    pub fn write(&self, headers: &mut HeaderMap) {
+        if let Some(ids) = &self.ids {
+            headers.insert(TRACE_ID, trace_id_value(ids.trace_id));
+            headers.insert(SPAN_ID, span_id_value(ids.span_id));
+            if let Some(parent) = ids.parent_span_id {
+                headers.insert(PARENT_SPAN_ID, span_id_value(parent));
+            }
+        }
+        match self.sampling {
+            Sampling::Defer => {}
+            Sampling::Deny => {
+                headers.insert(SAMPLED, HeaderValue::from_static("0"));
+            }
+            Sampling::Accept => {
+                headers.insert(SAMPLED, HeaderValue::from_static("1"));
+            }
+            Sampling::Debug => {
+                headers.insert(FLAGS, HeaderValue::from_static("1"));
+            }
+        }
+    }
+}
+
+/// `b3: {TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`, or the
+/// sampling state alone.
+fn parse_single(value: &str) -> Option<B3> {
+    let mut parts = value.split('-');
+    let first = parts.next()?;
+    let Some(second) = parts.next() else {
+        // Only a decision: `b3: 0`, `b3: 1` or `b3: d`.
+        let sampling = match first {
+            "0" => Sampling::Deny,
+            "1" => Sampling::Accept,
+            "d" => Sampling::Debug,
+            _ => return None,
+        };
+        return Some(B3 {
+            ids: None,
+            sampling,
+        });
+    };
+    let sampling = match parts.next() {
+        None => Sampling::Defer,
+        Some("0") => Sampling::Deny,
+        Some("1") => Sampling::Accept,
+        Some("d") => Sampling::Debug,
+        Some(_) => return None,
+    };
+    let parent = parts.next();
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(B3 {
+        ids: Some(Ids {
+            trace_id: parse_trace_id(first)?,
+            span_id: parse_span_id(second)?,
+            parent_span_id: parent.and_then(parse_span_id),
+        }),
+        sampling,
+    })
+}
+
+/// The `X-B3-*` headers. The first value of a repeated header counts.
+fn read_multi(headers: &HeaderMap) -> Option<B3> {
+    let text = |name: &HeaderName| headers.get(name).map(|value| value.to_str().ok());
+    let sampled = match text(&SAMPLED) {
+        None => Sampling::Defer,
+        Some(value) => parse_sampled(value?)?,
+    };
+    // Only `1` means debug. py_zipkin sends `X-B3-Flags: 0` on every call;
+    // it means "no flags", not "not sampled".
+    let sampling = match text(&FLAGS) {
+        Some(Some("1")) => Sampling::Debug,
+        _ => sampled,
+    };
+    let Some(trace_id) = text(&TRACE_ID) else {
+        // No ids: B3 allows a decision on its own (`X-B3-Sampled: 0`).
+        return (sampling != Sampling::Defer).then_some(B3 {
+            ids: None,
+            sampling,
+        });
+    };
+    Some(B3 {
+        ids: Some(Ids {
+            trace_id: parse_trace_id(trace_id?)?,
+            span_id: parse_span_id(text(&SPAN_ID)??)?,
+            // A malformed parent costs only the parent, not the trace.
+            parent_span_id: text(&PARENT_SPAN_ID).flatten().and_then(parse_span_id),
+        }),
+        sampling,
+    })
+}
+
+/// `1` and `0`, and the `true` and `false` of senders older than the
+/// specification, which it allows a lenient reader to accept.
+fn parse_sampled(value: &str) -> Option<Sampling> {
+    match value {
+        "1" => Some(Sampling::Accept),
+        "0" => Some(Sampling::Deny),
+        _ if value.eq_ignore_ascii_case("true") => Some(Sampling::Accept),
+        _ if value.eq_ignore_ascii_case("false") => Some(Sampling::Deny),
+        _ => None,
+    }
+}
+
+/// 16 or 32 lower-hex digits, not all zero.
+fn parse_trace_id(text: &str) -> Option<TraceId> {
+    let id = match text.len() {
+        16 | 32 if is_lower_hex(text) => u128::from_str_radix(text, 16).ok()?,
+        _ => return None,
+    };
+    (id != 0).then(|| TraceId::from(id))
+}
+
+/// 16 lower-hex digits, not all zero.
+fn parse_span_id(text: &str) -> Option<SpanId> {
+    let id = match text.len() {
+        16 if is_lower_hex(text) => u64::from_str_radix(text, 16).ok()?,
+        _ => return None,
+    };
+    (id != 0).then(|| SpanId::from(id))
+}
+
+fn is_lower_hex(text: &str) -> bool {
+    text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A trace id as it came: 16 digits when it fits in 64 bits (py_zipkin's
+/// ids), 32 otherwise.
+fn trace_id_value(trace_id: TraceId) -> HeaderValue {
+    let id = u128::from_be_bytes(trace_id.to_bytes());
+    let text = if id >> 64 == 0 {
+        format!("{id:016x}")
+    } else {
+        format!("{id:032x}")
+    };
+    HeaderValue::try_from(text).expect("hex digits are a valid header value")
+}
+
+fn span_id_value(span_id: SpanId) -> HeaderValue {
+    HeaderValue::try_from(format!("{span_id:016x}")).expect("hex digits are a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";
+    const TRACE_64: &str = "48485a3953bb6124";
+    const SPAN: &str = "a2fb4a1d1a96d312";
+    const PARENT: &str = "0020000000000001";
+
+    fn read(pairs: &[(&str, &str)]) -> Option<B3> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        B3::read(&headers)
+    }
+
+    fn ids(trace: &str, parent: Option<&str>) -> Option<Ids> {
+        Some(Ids {
+            trace_id: TraceId::from_hex(trace).unwrap(),
+            span_id: SpanId::from_hex(SPAN).unwrap(),
+            parent_span_id: parent.map(|p| SpanId::from_hex(p).unwrap()),
+        })
+    }
+
+    #[test]
+    fn the_single_header_in_all_its_forms() {
+        let with = |sampling| {
+            Some(B3 {
+                ids: ids(TRACE, None),
+                sampling,
+            })
+        };
+        assert_eq!(
+            read(&[("b3", &format!("{TRACE}-{SPAN}"))]),
+            with(Sampling::Defer)
+        );
+        assert_eq!(
+            read(&[("b3", &format!("{TRACE}-{SPAN}-1"))]),
+            with(Sampling::Accept)
+        );
+        assert_eq!(
+            read(&[("b3", &format!("{TRACE}-{SPAN}-0"))]),
+            with(Sampling::Deny)
+        );
+        assert_eq!(
+            read(&[("b3", &format!("{TRACE}-{SPAN}-d"))]),
+            with(Sampling::Debug)
+        );
+        assert_eq!(
+            read(&[("b3", &format!("{TRACE}-{SPAN}-1-{PARENT}"))]),
+            Some(B3 {
+                ids: ids(TRACE, Some(PARENT)),
+                sampling: Sampling::Accept
+            })
+        );
+        for (value, sampling) in [
+            ("0", Sampling::Deny),
+            ("1", Sampling::Accept),
+            ("d", Sampling::Debug),
+        ] {
+            assert_eq!(
+                read(&[("b3", value)]),
+                Some(B3 {
+                    ids: None,
+                    sampling
+                }),
+                "b3: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_multi_header_form_with_what_real_senders_add() {
+        let multi = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("X-B3-TraceId", TRACE_64), ("X-B3-SpanId", SPAN)];
+            pairs.extend_from_slice(extra);
+            read(&pairs).map(|b3| b3.sampling)
+        };
+        assert_eq!(multi(&[]), Some(Sampling::Defer));
+        assert_eq!(multi(&[("X-B3-Sampled", "1")]), Some(Sampling::Accept));
+        // py_zipkin: Flags 0 on every call.
+        assert_eq!(
+            multi(&[("X-B3-Sampled", "1"), ("X-B3-Flags", "0")]),
+            Some(Sampling::Accept)
+        );
+        assert_eq!(
+            multi(&[("X-B3-Sampled", "0"), ("X-B3-Flags", "0")]),
+            Some(Sampling::Deny)
+        );
+        assert_eq!(multi(&[("X-B3-Flags", "0")]), Some(Sampling::Defer));
+        assert_eq!(multi(&[("X-B3-Sampled", "true")]), Some(Sampling::Accept));
+        assert_eq!(multi(&[("X-B3-Sampled", "False")]), Some(Sampling::Deny));
+        assert_eq!(multi(&[("X-B3-Flags", "1")]), Some(Sampling::Debug));
+        assert_eq!(
+            multi(&[("X-B3-Sampled", "0"), ("X-B3-Flags", "1")]),
+            Some(Sampling::Debug)
+        );
+        assert_eq!(multi(&[("X-B3-Sampled", "maybe")]), None);
+        assert_eq!(
+            read(&[
+                ("X-B3-TraceId", TRACE),
+                ("X-B3-SpanId", SPAN),
+                ("X-B3-ParentSpanId", PARENT)
+            ]),
+            Some(B3 {
+                ids: ids(TRACE, Some(PARENT)),
+                sampling: Sampling::Defer
+            })
+        );
+        assert_eq!(
+            read(&[
+                ("X-B3-TraceId", TRACE),
+                ("X-B3-SpanId", SPAN),
+                ("X-B3-ParentSpanId", "nope")
+            ]),
+            Some(B3 {
+                ids: ids(TRACE, None),
+                sampling: Sampling::Defer
+            })
+        );
+    }
+
+    #[test]
+    fn a_decision_alone_is_a_sampling_only_context() {
+        for (value, sampling) in [
+            ("0", Sampling::Deny),
+            ("1", Sampling::Accept),
+            ("false", Sampling::Deny),
+        ] {
+            assert_eq!(
+                read(&[("X-B3-Sampled", value)]),
+                Some(B3 {
+                    ids: None,
+                    sampling
+                })
+            );
+        }
+        assert_eq!(
+            read(&[("X-B3-Flags", "1")]),
+            Some(B3 {
+                ids: None,
+                sampling: Sampling::Debug
+            })
+        );
+        assert_eq!(read(&[("X-B3-Flags", "0")]), None);
+        assert_eq!(read(&[]), None);
+    }
+
+    #[test]
+    fn malformed_contexts_are_ignored_whole() {
+        for pairs in [
+            vec![("X-B3-TraceId", TRACE)],
+            vec![
+                ("X-B3-TraceId", "xyz"),
+                ("X-B3-SpanId", SPAN),
+                ("X-B3-Sampled", "0"),
+            ],
+            vec![("X-B3-TraceId", &TRACE[1..]), ("X-B3-SpanId", SPAN)],
+            vec![("X-B3-TraceId", "0000000000000000"), ("X-B3-SpanId", SPAN)],
+            vec![("X-B3-TraceId", TRACE), ("X-B3-SpanId", "0000000000000000")],
+            vec![
+                ("X-B3-TraceId", "463AC35C9F6413AD48485A3953BB6124"),
+                ("X-B3-SpanId", SPAN),
+            ],
+            vec![("b3", "garbage")],
+            vec![("b3", "")],
+            vec![("b3", "463ac35c9f6413ad48485a3953bb6124-")],
+            vec![("b3", "463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-x")],
+            vec![(
+                "b3",
+                "463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-1-a2fb4a1d1a96d312-x",
+            )],
+        ] {
+            assert_eq!(read(&pairs), None, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn the_single_header_wins_and_a_bad_one_falls_back_to_the_others() {
+        let other = "0af7651916cd43dd8448eb211c80319c";
+        let both = read(&[
+            ("b3", &format!("{TRACE}-{SPAN}-1")),
+            ("X-B3-TraceId", other),
+            ("X-B3-SpanId", SPAN),
+        ]);
+        assert_eq!(both.unwrap().ids, ids(TRACE, None));
+        let fallback = read(&[
+            ("b3", "garbage"),
+            ("X-B3-TraceId", TRACE),
+            ("X-B3-SpanId", SPAN),
+        ]);
+        assert_eq!(fallback.unwrap().ids, ids(TRACE, None));
+        let first_wins = read(&[
+            ("X-B3-TraceId", TRACE),
+            ("X-B3-TraceId", other),
+            ("X-B3-SpanId", SPAN),
+        ]);
+        assert_eq!(first_wins.unwrap().ids, ids(TRACE, None));
+    }
+
+    #[test]
+    fn written_headers_read_back_the_same() {
+        for b3 in [
+            B3 {
+                ids: ids(TRACE, Some(PARENT)),
+                sampling: Sampling::Accept,
+            },
+            B3 {
+                ids: ids(TRACE_64, None),
+                sampling: Sampling::Deny,
+            },
+            B3 {
+                ids: ids(TRACE, Some(PARENT)),
+                sampling: Sampling::Debug,
+            },
+        ] {
+            let mut headers = HeaderMap::new();
+            b3.write(&mut headers);
+            assert_eq!(B3::read(&headers), Some(b3), "{headers:?}");
+        }
+        let mut headers = HeaderMap::new();
+        B3 {
+            ids: ids(TRACE_64, None),
+            sampling: Sampling::Debug,
+        }
+        .write(&mut headers);
+        assert_eq!(headers[TRACE_ID], TRACE_64, "a 64-bit id stays 16 digits");
+        assert_eq!(headers[FLAGS], "1");
+        assert!(
+            !headers.contains_key(SAMPLED),
+            "debug implies accept: no X-B3-Sampled"
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! "B3 in, B3 out": every form of the B3 specification and of real senders,
+//! and what a service does with each. One table, checked twice: by the
+//! propagation module's unit test and end to end through the three services
+//! (`e2e/tests/b3_conformance.rs` includes this file). The README shows it,
+//! row for row, and a test keeps the two the same.
+//!
+//! Plain data with no imports, so that both test suites can include it.
+
+/// The ids the rows send. `TRACE_64` is py_zipkin's kind of trace id.
+pub const TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";
+pub const TRACE_64: &str = "48485a3953bb6124";
+pub const SPAN: &str = "a2fb4a1d1a96d312";
+pub const PARENT: &str = "0020000000000001";
+pub const OTHER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+/// What a service does with a caller's context. "Recorded" is under the
+/// default sampler (`parentbased_always_on`).
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Who sends this form.
+    pub sender: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub recorded: bool,
+    /// The caller's trace id when the trace is continued; `None`: a new trace.
+    pub trace: Option<&'static str>,
+    /// The SERVER span with join on (the default): its id when it is the
+    /// caller's span id (`None`: an id of its own), and its parent.
+    pub joined_id: Option<&'static str>,
+    pub joined_parent: Option<&'static str>,
+    /// The SERVER span's parent with join off (its id is always its own).
+    pub own_parent: Option<&'static str>,
+    pub debug: bool,
+    /// The decision sent downstream, next to the trace id, the CLIENT span's
+    /// id and the SERVER span's id as parent.
+    pub sends: Sends,
+}
+
+/// The decision header of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sends {
+    /// `X-B3-Sampled: 1`
+    Sampled,
+    /// `X-B3-Sampled: 0`
+    NotSampled,
+    /// `X-B3-Flags: 1` (debug implies sampled, so no `X-B3-Sampled`)
+    Debug,
+}
+
+impl Sends {
+    pub fn header(self) -> (&'static str, &'static str) {
+        match self {
+            Sends::Sampled => ("x-b3-sampled", "1"),
+            Sends::NotSampled => ("x-b3-sampled", "0"),
+            Sends::Debug => ("x-b3-flags", "1"),
+        }
+    }
+}
+
+/// A continued trace: the caller's ids, joined or not.
+fn continued(
+    sender: &'static str,
+    headers: Vec<(&'static str, String)>,
+    trace: &'static str,
+    parent: Option<&'static str>,
+    sends: Sends,
+) -> Row {
+    Row {
+        sender,
+        headers,
+        recorded: sends != Sends::NotSampled,
+        trace: Some(trace),
+        joined_id: Some(SPAN),
+        joined_parent: parent,
+        own_parent: Some(SPAN),
+        debug: sends == Sends::Debug,
+        sends,
+    }
+}
+
+/// A new trace, root of its own, carrying `sends`.
+fn new_trace(sender: &'static str, headers: Vec<(&'static str, String)>, sends: Sends) -> Row {
+    Row {
+        sender,
+        headers,
+        recorded: sends != Sends::NotSampled,
+        trace: None,
+        joined_id: None,
+        joined_parent: None,
+        own_parent: None,
+        debug: sends == Sends::Debug,
+        sends,
+    }
+}
+
+/// A W3C caller: never joined (W3C has no shared spans).
+fn w3c(headers: Vec<(&'static str, String)>, sends: Sends) -> Row {
+    Row {
+        joined_id: None,
+        joined_parent: Some(SPAN),
+        ..continued("W3C Trace Context", headers, TRACE, Some(SPAN), sends)
+    }
+}
+
+fn multi(trace: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("X-B3-TraceId", trace.to_owned()),
+        ("X-B3-SpanId", SPAN.to_owned()),
+    ];
+    headers.extend(
+        extra
+            .iter()
+            .map(|(name, value)| (*name, (*value).to_owned())),
+    );
+    headers
+}
+
+fn one(name: &'static str, value: String) -> Vec<(&'static str, String)> {
+    vec![(name, value)]
+}
+
+pub fn rows() -> Vec<Row> {
+    use Sends::*;
+    let parent = [("X-B3-ParentSpanId", PARENT)];
+    let py = |sampled| {
+        let extra = [
+            ("X-B3-ParentSpanId", PARENT),
+            ("X-B3-Sampled", sampled),
+            ("X-B3-Flags", "0"),
+        ];
+        multi(TRACE_64, &extra)
+    };
+    let b3 = |value: String| one("b3", value);
+    vec![
+        new_trace("no context", vec![], Sampled),
+        continued(
+            "B3, multi",
+            multi(TRACE, &[parent[0], ("X-B3-Sampled", "1")]),
+            TRACE,
+            Some(PARENT),
+            Sampled,
+        ),
+        continued(
+            "B3, multi, 64-bit",
+            multi(TRACE_64, &[("X-B3-Sampled", "1")]),
+            TRACE_64,
+            None,
+            Sampled,
+        ),
+        continued(
+            "B3, multi",
+            multi(TRACE, &[("X-B3-Sampled", "0")]),
+            TRACE,
+            None,
+            NotSampled,
+        ),
+        continued(
+            "B3, multi, deferred",
+            multi(TRACE, &[]),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        continued(
+            "B3, multi, debug",
+            multi(TRACE, &[("X-B3-Flags", "1")]),
+            TRACE,
+            None,
+            Debug,
+        ),
+        continued(
+            "B3, multi, debug",
+            multi(TRACE, &[("X-B3-Sampled", "0"), ("X-B3-Flags", "1")]),
+            TRACE,
+            None,
+            Debug,
+        ),
+        continued(
+            "B3, multi, no flags",
+            multi(TRACE, &[("X-B3-Flags", "0")]),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        continued("py_zipkin", py("1"), TRACE_64, Some(PARENT), Sampled),
+        continued("py_zipkin", py("0"), TRACE_64, Some(PARENT), NotSampled),
+        continued(
+            "legacy",
+            multi(TRACE, &[("X-B3-Sampled", "true")]),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        continued(
+            "legacy",
+            multi(TRACE, &[("X-B3-Sampled", "false")]),
+            TRACE,
+            None,
+            NotSampled,
+        ),
+        continued(
+            "B3, single, deferred",
+            b3(format!("{TRACE}-{SPAN}")),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        continued(
+            "B3, single",
+            b3(format!("{TRACE}-{SPAN}-1-{PARENT}")),
+            TRACE,
+            Some(PARENT),
+            Sampled,
+        ),
+        continued(
+            "B3, single",
+            b3(format!("{TRACE_64}-{SPAN}-0")),
+            TRACE_64,
+            None,
+            NotSampled,
+        ),
+        continued(
+            "B3, single, debug",
+            b3(format!("{TRACE}-{SPAN}-d")),
+            TRACE,
+            None,
+            Debug,
+        ),
+        new_trace("Zipkin's health check", b3("0".into()), NotSampled),
+        new_trace("B3, single, sampling only", b3("1".into()), Sampled),
+        new_trace("B3, single, sampling only", b3("d".into()), Debug),
+        new_trace(
+            "B3, multi, sampling only",
+            one("X-B3-Sampled", "0".into()),
+            NotSampled,
+        ),
+        new_trace(
+            "B3, multi, sampling only",
+            one("X-B3-Flags", "1".into()),
+            Debug,
+        ),
+        w3c(one("traceparent", format!("00-{TRACE}-{SPAN}-01")), Sampled),
+        w3c(
+            one("traceparent", format!("00-{TRACE}-{SPAN}-00")),
+            NotSampled,
+        ),
+        continued(
+            "conflicting: single wins",
+            [
+                b3(format!("{TRACE}-{SPAN}-1")),
+                multi(OTHER_TRACE, &[("X-B3-Sampled", "0")]),
+            ]
+            .concat(),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        continued(
+            "conflicting: B3 wins over W3C",
+            [
+                multi(TRACE, &[("X-B3-Sampled", "1")]),
+                one("traceparent", format!("00-{OTHER_TRACE}-{SPAN}-00")),
+            ]
+            .concat(),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        continued(
+            "repeated: the first wins",
+            [
+                one("X-B3-TraceId", TRACE.into()),
+                multi(OTHER_TRACE, &[("X-B3-Sampled", "1")]),
+            ]
+            .concat(),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        continued(
+            "malformed single, valid multi",
+            [b3("garbage".into()), multi(TRACE, &[("X-B3-Sampled", "1")])].concat(),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        continued(
+            "malformed parent: ignored",
+            multi(TRACE, &[("X-B3-ParentSpanId", "nope")]),
+            TRACE,
+            None,
+            Sampled,
+        ),
+        new_trace(
+            "malformed: no span id",
+            one("X-B3-TraceId", TRACE.into()),
+            Sampled,
+        ),
+        new_trace(
+            "malformed: sampled",
+            multi(TRACE, &[("X-B3-Sampled", "maybe")]),
+            Sampled,
+        ),
+        new_trace(
+            "malformed: upper case",
+            multi(&TRACE.to_uppercase(), &[("X-B3-Sampled", "1")]),
+            Sampled,
+        ),
+    ]
+}
