@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use axum::{Router, extract::State, routing::get};
-use telemetry::{Downstream, DownstreamClient, Faults, Reply, ServiceConfig};
+use demo::{Downstream, DownstreamClient, Faults, Reply, Settings};
 
 /// What api_01's handler needs.
 #[derive(Clone, Debug)]
 pub struct Api01 {
-    pub config: ServiceConfig,
+    pub settings: Settings,
     pub client: DownstreamClient,
     pub api_02: Downstream,
     pub api_03: Downstream,
@@ -18,12 +18,12 @@ pub struct Api01 {
 
 impl Api01 {
     /// Reads `API_02_URL` and `API_03_URL` (defaults on localhost).
-    pub fn from_env(config: ServiceConfig) -> anyhow::Result<Self> {
+    pub fn from_env(settings: &Settings) -> anyhow::Result<Self> {
         Ok(Self {
-            client: DownstreamClient::new(config.downstream_timeout)?,
+            client: DownstreamClient::new(settings.downstream_timeout)?,
             api_02: Downstream::from_env("api_02", "API_02_URL", "http://localhost:5002")?,
             api_03: Downstream::from_env("api_03", "API_03_URL", "http://localhost:5003")?,
-            config,
+            settings: settings.clone(),
         })
     }
 }
@@ -36,7 +36,7 @@ pub fn router(api: Api01) -> Router {
 }
 
 async fn hello(State(api): State<Arc<Api01>>, faults: Faults) -> Result<Reply, Reply> {
-    let reply = Reply::begin(&api.config, &faults).await?;
+    let reply = Reply::begin(&api.settings, &faults).await?;
     let query = faults.query_string();
     let (api_02, api_03) = tokio::join!(
         api.client.get_json(&api.api_02, query.as_deref()),

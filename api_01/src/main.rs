@@ -1,12 +1,16 @@
-//! api_01's entry point: config, router, serve.
+//! api_01's entry point: config, router, serve. Run as `api_01 healthcheck`,
+//! it is instead the container's health probe of a running api_01.
 
-use telemetry::{ServiceConfig, Telemetry, server};
+use demo::Settings;
+use telemetry::Telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = ServiceConfig::from_env("api_01", 5001)?;
-    let telemetry = Telemetry::init(&config)?;
-    let app = api_01::router(api_01::Api01::from_env(config.clone())?);
-    server::serve(config.listen_addr(), app, telemetry).await?;
-    Ok(())
+    let settings = Settings::from_env("api_01", 5001)?;
+    if demo::healthcheck_requested() {
+        return demo::healthcheck(&settings).await;
+    }
+    let telemetry = Telemetry::init(&settings.telemetry)?;
+    let app = api_01::router(api_01::Api01::from_env(&settings)?);
+    demo::serve(&settings, app, telemetry).await
 }

@@ -4,23 +4,23 @@
 use std::sync::Arc;
 
 use axum::{Router, extract::State, routing::get};
-use telemetry::{Downstream, DownstreamClient, Faults, Reply, ServiceConfig};
+use demo::{Downstream, DownstreamClient, Faults, Reply, Settings};
 
 /// What api_02's handler needs.
 #[derive(Clone, Debug)]
 pub struct Api02 {
-    pub config: ServiceConfig,
+    pub settings: Settings,
     pub client: DownstreamClient,
     pub api_03: Downstream,
 }
 
 impl Api02 {
     /// Reads `API_03_URL` (default `http://localhost:5003`).
-    pub fn from_env(config: ServiceConfig) -> anyhow::Result<Self> {
+    pub fn from_env(settings: &Settings) -> anyhow::Result<Self> {
         Ok(Self {
-            client: DownstreamClient::new(config.downstream_timeout)?,
+            client: DownstreamClient::new(settings.downstream_timeout)?,
             api_03: Downstream::from_env("api_03", "API_03_URL", "http://localhost:5003")?,
-            config,
+            settings: settings.clone(),
         })
     }
 }
@@ -33,7 +33,7 @@ pub fn router(api: Api02) -> Router {
 }
 
 async fn hello(State(api): State<Arc<Api02>>, faults: Faults) -> Result<Reply, Reply> {
-    let reply = Reply::begin(&api.config, &faults).await?;
+    let reply = Reply::begin(&api.settings, &faults).await?;
     let query = faults.query_string();
     let api_03 = api.client.get_json(&api.api_03, query.as_deref()).await;
     Ok(reply

@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::{Router, extract::State, routing::get};
-use telemetry::{Faults, Reply, ServiceConfig};
+use demo::{Faults, Reply, Settings};
 use tracing::Instrument;
 
 /// How long the unit of work takes by default (`WORK_MS`): long enough to
@@ -15,16 +15,16 @@ pub const DEFAULT_WORK_MS: u64 = 100;
 /// What api_03's handler needs.
 #[derive(Clone, Debug)]
 pub struct Api03 {
-    pub config: ServiceConfig,
+    pub settings: Settings,
     pub work: Duration,
 }
 
 impl Api03 {
     /// Reads `WORK_MS` (milliseconds; 0 is allowed).
-    pub fn from_env(config: ServiceConfig) -> anyhow::Result<Self> {
-        let work_ms = telemetry::config::parse_var_or("WORK_MS", DEFAULT_WORK_MS)?;
+    pub fn from_env(settings: &Settings) -> anyhow::Result<Self> {
+        let work_ms = telemetry::config::Env::process().parse("WORK_MS", DEFAULT_WORK_MS)?;
         Ok(Self {
-            config,
+            settings: settings.clone(),
             work: Duration::from_millis(work_ms),
         })
     }
@@ -38,7 +38,7 @@ pub fn router(api: Api03) -> Router {
 }
 
 async fn hello(State(api): State<Arc<Api03>>, faults: Faults) -> Result<Reply, Reply> {
-    let reply = Reply::begin(&api.config, &faults).await?;
+    let reply = Reply::begin(&api.settings, &faults).await?;
     do_work(api.work).await;
     Ok(reply
         .with("message", "api_03 did its work")

@@ -5,9 +5,9 @@
 //! Nothing here waits on luck:
 //! - each service listens on a port the OS picks (`PORT=0`); the harness
 //!   reads that port from the kernel's socket table, not from the log, and
-//!   fails at once, with the log, if the process exits first ([`process`]);
+//!   fails at once, with the log, if the process exits first ([`Service::start`]);
 //! - every wait is for a condition, with a deadline;
-//! - a port a test needs stays held until the test ends ([`endpoints`]);
+//! - a port a test needs stays held until the test ends ([`RefusingPort`]);
 //! - every process is killed when its [`Service`] is dropped.
 
 mod endpoints;

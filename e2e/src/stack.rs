@@ -82,6 +82,7 @@ pub enum Implementation {
 /// How a test wants its [`Stack`].
 pub struct StackBuilder {
     env: Vec<(String, String)>,
+    env_for: Vec<(Api, String, String)>,
     zipkin_endpoint: Option<String>,
     implementations: [Implementation; 3],
     redirects: Vec<(Api, Api, String)>,
@@ -92,6 +93,12 @@ impl StackBuilder {
     /// Sets `name=value` for every service.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets `name=value` for `api` only.
+    pub fn env_for(mut self, api: Api, name: &str, value: &str) -> Self {
+        self.env_for.push((api, name.to_owned(), value.to_owned()));
         self
     }
 
@@ -171,6 +178,12 @@ impl StackBuilder {
                 }
             };
             env.extend(self.env.iter().cloned());
+            env.extend(
+                self.env_for
+                    .iter()
+                    .filter(|(only, _, _)| *only == api)
+                    .map(|(_, name, value)| (name.clone(), value.clone())),
+            );
             started.push(Service::start(api.name(), &program, &env).await);
         }
         let [api_03, api_02, api_01] = <[Service; 3]>::try_from(started).ok().unwrap();
@@ -199,6 +212,7 @@ impl Stack {
     pub fn builder() -> StackBuilder {
         StackBuilder {
             env: Vec::new(),
+            env_for: Vec::new(),
             zipkin_endpoint: None,
             implementations: [Implementation::Rust; 3],
             redirects: Vec::new(),

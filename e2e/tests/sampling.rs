@@ -1,6 +1,6 @@
 //! Sampling decisions: a caller's "not sampled" and "debug" are honoured
-//! by every service, and `OTEL_TRACES_SAMPLER` works as OpenTelemetry
-//! documents it. Every test that expects nothing also shows that something
+//! by every service, `OTEL_TRACES_SAMPLER` works as OpenTelemetry documents
+//! it, and `OTEL_SDK_DISABLED=true` turns tracing off. Every test that expects nothing also shows that something
 //! else does arrive, so none passes because nothing is exported at all.
 
 use e2e::*;
@@ -116,4 +116,49 @@ async fn a_deferred_decision_is_made_by_the_ratio_sampler() {
     let spans = stack.stop().await;
     assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
     assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disabled_telemetry_exports_nothing_sends_no_headers_and_serves_as_usual() {
+    // api_03 keeps its telemetry: the control that spans do get through.
+    let mut stack = Stack::builder()
+        .env_for(Api::Api01, "OTEL_SDK_DISABLED", "true")
+        .env_for(Api::Api02, "OTEL_SDK_DISABLED", "true")
+        .record_hops()
+        .start()
+        .await;
+    let answer = get(&stack, &b3(LOW_TRACE, ("X-B3-Sampled", "1"))).await;
+    assert_eq!(
+        answer["downstream"]["api_02"]["downstream"]["api_03"]["service"],
+        "api_03"
+    );
+    assert_eq!(answer["downstream"]["api_03"]["service"], "api_03");
+    assert!(answer.get("trace_id").is_none(), "{answer}");
+    for caller in [Api::Api01, Api::Api02] {
+        for hop in stack
+            .hops()
+            .iter()
+            .filter(|hop| hop.caller == caller.name())
+        {
+            let calls = hop.calls();
+            assert_eq!(calls.len(), 1);
+            assert!(
+                calls[0]
+                    .keys()
+                    .all(|name| !name.as_str().starts_with("x-b3-")),
+                "{} sends no trace headers: {:?}",
+                hop.caller,
+                calls[0]
+            );
+        }
+    }
+    let spans = stack.stop().await;
+    // Only api_03's: a SERVER and a work span for each of its two requests,
+    // each a trace of its own, since nobody told it of one.
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    assert!(
+        spans.iter().all(|span| service(span) == "api_03"),
+        "{spans:#?}"
+    );
+    assert!(of_trace(&spans, LOW_TRACE).is_empty());
 }

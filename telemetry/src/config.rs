@@ -1,23 +1,19 @@
-//! Configuration from environment variables, with defaults that work on
-//! localhost.
+//! Telemetry's settings, from OpenTelemetry's standard environment variables,
+//! with defaults that work on localhost.
 //!
-//! The tracing variables are OpenTelemetry's standard ones
-//! (`OTEL_SERVICE_NAME`, `OTEL_EXPORTER_ZIPKIN_ENDPOINT`,
-//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_*`), so what a
-//! reader learns here carries over to any OpenTelemetry SDK. A value that is
-//! set but invalid stops the service with a message naming the variable:
-//! a demo that silently ignores a typo teaches the wrong thing.
+//! `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_ZIPKIN_ENDPOINT`,
+//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` and `OTEL_SDK_DISABLED`
+//! (and `OTEL_BSP_*`, which the SDK reads itself), so what a reader learns
+//! here carries over to any OpenTelemetry SDK; plus `B3_JOIN`, for which
+//! OpenTelemetry has no name. A value that is set but invalid is an error
+//! that names the variable: a typo silently ignored teaches the wrong thing.
 
-use std::{net::SocketAddr, str::FromStr, time::Duration};
+use std::str::FromStr;
 
-use crate::sampling::SamplerConfig;
+use crate::sampling::{RootSampler, SamplerConfig};
 
 /// Where Zipkin listens by default: its standard port on this machine.
 pub const DEFAULT_ZIPKIN_ENDPOINT: &str = "http://localhost:9411/api/v2/spans";
-/// Where a person opens the Zipkin UI by default.
-pub const DEFAULT_ZIPKIN_UI_URL: &str = "http://localhost:9411/zipkin";
-/// How long a service waits for a callee before it answers `504`.
-pub const DEFAULT_DOWNSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A variable that is set but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -28,19 +24,59 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-/// What every service needs to know about itself.
+/// Where settings come from: the process environment, or a map in tests.
+pub struct Env<F = fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self {
+            lookup: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// Variables looked up by `lookup`.
+    pub fn from_lookup(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    /// The variable `name`, trimmed; `None` when it is unset or empty.
+    pub fn text(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// The variable `name` parsed as a `T`, or `default` when it is unset.
+    pub fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.text(name) {
+            None => Ok(default),
+            Some(value) => value.parse().map_err(|error: T::Err| ConfigError {
+                name,
+                reason: error.to_string(),
+                value,
+            }),
+        }
+    }
+}
+
+/// What [`crate::Telemetry::init`] needs.
 #[derive(Clone, Debug)]
-pub struct ServiceConfig {
-    /// `OTEL_SERVICE_NAME`: the name Zipkin lists and links this service by.
+pub struct TelemetryConfig {
+    /// `OTEL_SERVICE_NAME`: the name Zipkin lists, searches and links the
+    /// service by.
     pub service_name: String,
-    /// `PORT`: the service listens on all interfaces, so it works in a container.
-    pub port: u16,
-    /// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`: where spans are POSTed (Zipkin's v2 JSON API).
+    /// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`: where spans are POSTed (Zipkin's v2
+    /// JSON API).
     pub zipkin_endpoint: String,
-    /// `ZIPKIN_UI_URL`: the base of the trace links in each answer.
-    pub zipkin_ui_url: String,
-    /// `DOWNSTREAM_TIMEOUT_MS`: the limit on each call to another service.
-    pub downstream_timeout: Duration,
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
     pub sampler: SamplerConfig,
     /// `B3_JOIN`: whether a B3 caller's span id becomes this service's
@@ -48,81 +84,80 @@ pub struct ServiceConfig {
     /// callers which never report that id still get a whole trace. On by
     /// default; off gives every span an id of its own, as OpenTelemetry does.
     pub b3_join: bool,
+    /// `OTEL_SDK_DISABLED=true`: no OpenTelemetry at all (no spans, no
+    /// exporter, no trace headers read or sent); log lines stay.
+    pub disabled: bool,
 }
 
-impl ServiceConfig {
-    /// Reads the process environment; `default_name` and `default_port` are
-    /// this service's own defaults (`api_01` and 5001, and so on).
-    pub fn from_env(default_name: &str, default_port: u16) -> Result<Self, ConfigError> {
-        Self::from_lookup(default_name, default_port, |name| std::env::var(name).ok())
+impl TelemetryConfig {
+    /// Reads the process environment; `default_service_name` is the name
+    /// when `OTEL_SERVICE_NAME` is not set.
+    pub fn from_env(default_service_name: &str) -> Result<Self, ConfigError> {
+        Self::read(&Env::process(), default_service_name)
     }
 
-    /// Like [`ServiceConfig::from_env`], reading variables through `lookup`
-    /// (tests pass a map instead of changing the process environment).
-    pub fn from_lookup(
-        default_name: &str,
-        default_port: u16,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+    /// Reads the variables from `env`.
+    pub fn read<F>(env: &Env<F>, default_service_name: &str) -> Result<Self, ConfigError>
+    where
+        F: Fn(&str) -> Option<String>,
+    {
         Ok(Self {
-            service_name: non_empty("OTEL_SERVICE_NAME").unwrap_or_else(|| default_name.into()),
-            port: parse_or("PORT", non_empty("PORT"), default_port)?,
-            zipkin_endpoint: non_empty("OTEL_EXPORTER_ZIPKIN_ENDPOINT")
-                .unwrap_or_else(|| DEFAULT_ZIPKIN_ENDPOINT.into()),
-            zipkin_ui_url: non_empty("ZIPKIN_UI_URL")
-                .unwrap_or_else(|| DEFAULT_ZIPKIN_UI_URL.into())
-                .trim_end_matches('/')
-                .to_owned(),
-            downstream_timeout: parse_or(
-                "DOWNSTREAM_TIMEOUT_MS",
-                non_empty("DOWNSTREAM_TIMEOUT_MS"),
-                DEFAULT_DOWNSTREAM_TIMEOUT.as_millis() as u64,
-            )
-            .map(Duration::from_millis)?,
-            sampler: SamplerConfig::from_vars(
-                non_empty("OTEL_TRACES_SAMPLER").as_deref(),
-                non_empty("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+            service_name: env
+                .text("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| default_service_name.to_owned()),
+            zipkin_endpoint: env
+                .text("OTEL_EXPORTER_ZIPKIN_ENDPOINT")
+                .unwrap_or_else(|| DEFAULT_ZIPKIN_ENDPOINT.to_owned()),
+            sampler: sampler(
+                env.text("OTEL_TRACES_SAMPLER"),
+                env.text("OTEL_TRACES_SAMPLER_ARG"),
             )?,
-            b3_join: parse_or("B3_JOIN", non_empty("B3_JOIN"), true)?,
+            b3_join: env.parse("B3_JOIN", true)?,
+            // The specification: only `true` (in any case) disables.
+            disabled: env
+                .text("OTEL_SDK_DISABLED")
+                .is_some_and(|value| value.eq_ignore_ascii_case("true")),
         })
     }
-
-    /// The address to listen on: every interface, at `PORT`.
-    pub fn listen_addr(&self) -> SocketAddr {
-        SocketAddr::from(([0, 0, 0, 0], self.port))
-    }
 }
 
-/// Reads a service-specific variable (such as `API_03_URL`), or `default`
-/// when it is unset or empty.
-pub fn var_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
+/// `OTEL_TRACES_SAMPLER`'s names, as the OpenTelemetry specification lists
+/// them. As it says, a ratio sampler without an argument samples
+/// everything (1.0).
+fn sampler(name: Option<String>, arg: Option<String>) -> Result<SamplerConfig, ConfigError> {
+    let Some(name) = name else {
+        return Ok(SamplerConfig::default());
+    };
+    let (parent_based, root_name) = match name.strip_prefix("parentbased_") {
+        Some(root_name) => (true, root_name),
+        None => (false, name.as_str()),
+    };
+    let root = match root_name {
+        "always_on" => RootSampler::AlwaysOn,
+        "always_off" => RootSampler::AlwaysOff,
+        "traceidratio" => RootSampler::TraceIdRatio(ratio(arg)?),
+        _ => {
+            return Err(ConfigError {
+                name: "OTEL_TRACES_SAMPLER",
+                value: name,
+                reason: "expected one of always_on, always_off, traceidratio, \
+                         parentbased_always_on, parentbased_always_off, \
+                         parentbased_traceidratio"
+                    .into(),
+            });
+        }
+    };
+    Ok(SamplerConfig { parent_based, root })
 }
 
-/// Parses a service-specific variable, or gives `default` when it is unset.
-pub fn parse_var_or<T>(name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T: FromStr,
-    T::Err: std::fmt::Display,
-{
-    parse_or(name, std::env::var(name).ok(), default)
-}
-
-fn parse_or<T>(name: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError>
-where
-    T: FromStr,
-    T::Err: std::fmt::Display,
-{
-    match value {
-        None => Ok(default),
-        Some(value) => value.trim().parse().map_err(|error: T::Err| ConfigError {
-            name,
-            reason: error.to_string(),
-            value,
+fn ratio(arg: Option<String>) -> Result<f64, ConfigError> {
+    let Some(arg) = arg else { return Ok(1.0) };
+    match arg.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(ConfigError {
+            name: "OTEL_TRACES_SAMPLER_ARG",
+            value: arg,
+            reason: "expected a sampling ratio from 0 to 1".into(),
         }),
     }
 }
@@ -132,53 +167,83 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(vars: &[(&str, &str)]) -> Result<ServiceConfig, ConfigError> {
+    fn config(vars: &[(&str, &str)]) -> Result<TelemetryConfig, ConfigError> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        ServiceConfig::from_lookup("api_02", 5002, |name| vars.get(name).cloned())
+        TelemetryConfig::read(&Env::from_lookup(|name| vars.get(name).cloned()), "api_02")
     }
 
     #[test]
     fn defaults_work_on_localhost() {
         let config = config(&[]).unwrap();
         assert_eq!(config.service_name, "api_02");
-        assert_eq!(config.port, 5002);
         assert_eq!(config.zipkin_endpoint, DEFAULT_ZIPKIN_ENDPOINT);
-        assert_eq!(config.zipkin_ui_url, DEFAULT_ZIPKIN_UI_URL);
-        assert_eq!(config.downstream_timeout, Duration::from_secs(2));
-        assert_eq!(config.listen_addr().to_string(), "0.0.0.0:5002");
+        assert_eq!(config.sampler, SamplerConfig::default());
         assert!(config.b3_join);
+        assert!(!config.disabled);
     }
 
     #[test]
     fn variables_override_defaults() {
         let config = config(&[
             ("OTEL_SERVICE_NAME", "checkout"),
-            ("PORT", "8080"),
             (
                 "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
                 "http://zipkin:9411/api/v2/spans",
             ),
-            ("ZIPKIN_UI_URL", "http://example.test/zipkin/"),
-            ("DOWNSTREAM_TIMEOUT_MS", "250"),
             ("B3_JOIN", "false"),
+            ("OTEL_SDK_DISABLED", "TRUE"),
         ])
         .unwrap();
         assert_eq!(config.service_name, "checkout");
-        assert_eq!(config.port, 8080);
         assert_eq!(config.zipkin_endpoint, "http://zipkin:9411/api/v2/spans");
-        assert_eq!(config.zipkin_ui_url, "http://example.test/zipkin");
-        assert_eq!(config.downstream_timeout, Duration::from_millis(250));
         assert!(!config.b3_join);
+        assert!(config.disabled);
+        assert!(
+            !self::config(&[("OTEL_SDK_DISABLED", "yes")])
+                .unwrap()
+                .disabled
+        );
+    }
+
+    #[test]
+    fn sampler_names_follow_the_specification() {
+        let sampler = |name, arg: Option<&str>| {
+            let mut vars = vec![("OTEL_TRACES_SAMPLER", name)];
+            vars.extend(arg.map(|arg| ("OTEL_TRACES_SAMPLER_ARG", arg)));
+            config(&vars).map(|config| config.sampler)
+        };
+        let expect = |parent_based, root| SamplerConfig { parent_based, root };
+        assert_eq!(
+            sampler("traceidratio", Some("0.25")).unwrap(),
+            expect(false, RootSampler::TraceIdRatio(0.25))
+        );
+        assert_eq!(
+            sampler("parentbased_traceidratio", None).unwrap(),
+            expect(true, RootSampler::TraceIdRatio(1.0))
+        );
+        assert_eq!(
+            sampler("always_on", None).unwrap(),
+            expect(false, RootSampler::AlwaysOn)
+        );
+        assert_eq!(
+            sampler("parentbased_always_off", None).unwrap(),
+            expect(true, RootSampler::AlwaysOff)
+        );
+        assert!(sampler("sometimes", None).is_err());
+        assert!(sampler("traceidratio", Some("half")).is_err());
+        assert!(sampler("traceidratio", Some("1.5")).is_err());
     }
 
     #[test]
     fn an_invalid_value_names_the_variable() {
-        let error = config(&[("PORT", "fifty")]).unwrap_err();
-        assert_eq!(error.name, "PORT");
-        assert!(error.to_string().contains("PORT=\"fifty\""), "{error}");
-        assert!(config(&[("DOWNSTREAM_TIMEOUT_MS", "-1")]).is_err());
+        let error = config(&[("B3_JOIN", "sometimes")]).unwrap_err();
+        assert_eq!(error.name, "B3_JOIN");
+        assert!(
+            error.to_string().contains("B3_JOIN=\"sometimes\""),
+            "{error}"
+        );
     }
 }

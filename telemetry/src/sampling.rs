@@ -25,10 +25,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
-use crate::{
-    config::ConfigError,
-    propagation::{CallerSampling, Sampling, debug_trace_state, is_debug},
-};
+use crate::propagation::{CallerSampling, Sampling, debug_trace_state, is_debug};
 
 /// The sampler named by `OTEL_TRACES_SAMPLER`, with its argument.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -60,35 +57,6 @@ impl Default for SamplerConfig {
 }
 
 impl SamplerConfig {
-    /// Parses `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`. As the
-    /// specification says, a ratio sampler without an argument samples
-    /// everything (1.0).
-    pub fn from_vars(sampler: Option<&str>, arg: Option<&str>) -> Result<Self, ConfigError> {
-        let Some(name) = sampler else {
-            return Ok(Self::default());
-        };
-        let (parent_based, root_name) = match name.trim().strip_prefix("parentbased_") {
-            Some(root_name) => (true, root_name),
-            None => (false, name.trim()),
-        };
-        let root = match root_name {
-            "always_on" => RootSampler::AlwaysOn,
-            "always_off" => RootSampler::AlwaysOff,
-            "traceidratio" => RootSampler::TraceIdRatio(parse_ratio(arg)?),
-            _ => {
-                return Err(ConfigError {
-                    name: "OTEL_TRACES_SAMPLER",
-                    value: name.to_owned(),
-                    reason: "expected one of always_on, always_off, traceidratio, \
-                             parentbased_always_on, parentbased_always_off, \
-                             parentbased_traceidratio"
-                        .into(),
-                });
-            }
-        };
-        Ok(Self { parent_based, root })
-    }
-
     /// The sampler to give the tracer provider.
     pub fn build(&self) -> B3Sampler {
         let root = match self.root {
@@ -100,18 +68,6 @@ impl SamplerConfig {
             parent_based: self.parent_based,
             root,
         }
-    }
-}
-
-fn parse_ratio(arg: Option<&str>) -> Result<f64, ConfigError> {
-    let Some(arg) = arg else { return Ok(1.0) };
-    match arg.trim().parse::<f64>() {
-        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
-        _ => Err(ConfigError {
-            name: "OTEL_TRACES_SAMPLER_ARG",
-            value: arg.to_owned(),
-            reason: "expected a sampling ratio from 0 to 1".into(),
-        }),
     }
 }
 
@@ -268,8 +224,8 @@ mod tests {
         (result.decision, debug)
     }
 
-    fn sampler(name: &str) -> SamplerConfig {
-        SamplerConfig::from_vars(Some(name), None).unwrap()
+    fn sampler(parent_based: bool, root: RootSampler) -> SamplerConfig {
+        SamplerConfig { parent_based, root }
     }
 
     const SAMPLE: (SamplingDecision, bool) = (SamplingDecision::RecordAndSample, false);
@@ -278,11 +234,8 @@ mod tests {
 
     #[test]
     fn the_default_is_parent_based_always_on() {
-        assert_eq!(
-            SamplerConfig::from_vars(None, None).unwrap(),
-            SamplerConfig::default()
-        );
         let config = SamplerConfig::default();
+        assert_eq!(config, sampler(true, RootSampler::AlwaysOn));
         assert_eq!(decide(config, Parent::None), SAMPLE);
         for ids in [true, false] {
             let b3 = |sampling| Parent::B3 { sampling, ids };
@@ -300,12 +253,15 @@ mod tests {
             ids: true,
         };
         assert_eq!(decide(SamplerConfig::default(), deferred()), SAMPLE);
-        assert_eq!(decide(sampler("parentbased_always_off"), deferred()), DROP);
+        assert_eq!(
+            decide(sampler(true, RootSampler::AlwaysOff), deferred()),
+            DROP
+        );
     }
 
     #[test]
     fn debug_is_always_recorded_and_marked() {
-        let off = sampler("always_off");
+        let off = sampler(false, RootSampler::AlwaysOff);
         for ids in [true, false] {
             assert_eq!(
                 decide(
@@ -355,7 +311,7 @@ mod tests {
             ),
             DROP
         );
-        let off = sampler("parentbased_always_off");
+        let off = sampler(true, RootSampler::AlwaysOff);
         assert_eq!(
             decide(
                 off,
@@ -369,48 +325,16 @@ mod tests {
     }
 
     #[test]
-    fn sampler_names_follow_the_specification() {
-        let parse = |name, arg| SamplerConfig::from_vars(Some(name), arg).unwrap();
+    fn a_sampler_that_is_not_parent_based_decides_alone() {
+        let caller_sampled = Parent::B3 {
+            sampling: Sampling::Accept,
+            ids: true,
+        };
         assert_eq!(
-            parse("traceidratio", Some("0.25")),
-            SamplerConfig {
-                parent_based: false,
-                root: RootSampler::TraceIdRatio(0.25)
-            }
-        );
-        assert_eq!(
-            parse("parentbased_traceidratio", None),
-            SamplerConfig {
-                parent_based: true,
-                root: RootSampler::TraceIdRatio(1.0)
-            }
-        );
-        assert_eq!(
-            parse("always_on", None),
-            SamplerConfig {
-                parent_based: false,
-                root: RootSampler::AlwaysOn
-            }
-        );
-        // Not parent-based: a caller's decision does not override the sampler.
-        let off = parse("always_off", None);
-        assert_eq!(
-            decide(
-                off,
-                Parent::B3 {
-                    sampling: Sampling::Accept,
-                    ids: true
-                }
-            ),
+            decide(sampler(false, RootSampler::AlwaysOff), caller_sampled),
             DROP
         );
-        assert_eq!(decide(parse("always_on", None), Parent::W3c(false)), SAMPLE);
-    }
-
-    #[test]
-    fn invalid_sampler_settings_are_refused() {
-        assert!(SamplerConfig::from_vars(Some("sometimes"), None).is_err());
-        assert!(SamplerConfig::from_vars(Some("traceidratio"), Some("half")).is_err());
-        assert!(SamplerConfig::from_vars(Some("traceidratio"), Some("1.5")).is_err());
+        let on = sampler(false, RootSampler::AlwaysOn);
+        assert_eq!(decide(on, Parent::W3c(false)), SAMPLE);
     }
 }

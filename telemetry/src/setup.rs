@@ -8,21 +8,19 @@
 
 use std::io::IsTerminal;
 
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use axum::Router;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{
     Resource,
     trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanProcessor},
 };
 use tracing::Level;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, registry::LookupSpan,
     util::SubscriberInitExt,
 };
 
-use crate::{
-    ServiceConfig, propagation::JoiningIdGenerator, zipkin::ZipkinExporter, zipkin::trace_id_hex,
-};
+use crate::{TelemetryConfig, propagation::JoiningIdGenerator, server, zipkin::ZipkinExporter};
 
 /// Spans per upload, unless `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says otherwise.
 /// Smaller than the SDK's 512, so that serializing a batch never holds a
@@ -46,15 +44,26 @@ pub enum TelemetryError {
 /// [`Telemetry::shutdown`].
 #[must_use = "dropping the guard without `shutdown` loses the last spans"]
 pub struct Telemetry {
-    provider: SdkTracerProvider,
-    pub(crate) b3_join: bool,
+    /// `None` when telemetry is disabled (`OTEL_SDK_DISABLED=true`).
+    provider: Option<SdkTracerProvider>,
+    b3_join: bool,
 }
 
 impl Telemetry {
     /// Installs the global `tracing` subscriber: log lines to stdout,
     /// filtered by `RUST_LOG` (default `info`), and spans to Zipkin.
     /// Call it once, from inside the Tokio runtime.
-    pub fn init(config: &ServiceConfig) -> Result<Self, TelemetryError> {
+    pub fn init(config: &TelemetryConfig) -> Result<Self, TelemetryError> {
+        if config.disabled {
+            tracing_subscriber::registry()
+                .with(log_lines())
+                .try_init()?;
+            tracing::info!("telemetry disabled (OTEL_SDK_DISABLED): no spans, no trace headers");
+            return Ok(Self {
+                provider: None,
+                b3_join: config.b3_join,
+            });
+        }
         let exporter = ZipkinExporter::new(
             &config.zipkin_endpoint,
             tokio::runtime::Handle::try_current()?,
@@ -69,28 +78,39 @@ impl Telemetry {
             .with_batch_config(batch.build())
             .build();
         let provider = tracer_provider(config, processor);
-        let log_lines = tracing_subscriber::fmt::layer()
-            .with_ansi(std::io::stdout().is_terminal())
-            .with_filter(
-                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-            );
         tracing_subscriber::registry()
             .with(spans_layer(&provider))
-            .with(log_lines)
+            .with(log_lines())
             .try_init()?;
         Ok(Self {
-            provider,
+            provider: Some(provider),
             b3_join: config.b3_join,
         })
+    }
+
+    /// Wraps `routes` so that every request to them runs in a SERVER span,
+    /// in the caller's trace when it sent one.
+    /// Routes added to the router afterwards, such as a health check, are
+    /// not traced.
+    pub fn instrument(&self, routes: Router) -> Router {
+        server::instrument(
+            routes,
+            server::Tracing {
+                enabled: self.provider.is_some(),
+                b3_join: self.b3_join,
+            },
+        )
     }
 
     /// Exports the spans still queued, then stops the exporter. The
     /// subscriber does not do this itself: without it, the spans of the last
     /// requests before a shutdown would be lost.
     pub async fn shutdown(self) {
+        let Some(provider) = self.provider else {
+            return;
+        };
         // The provider blocks until the final upload, which runs on this
         // runtime: wait on a blocking thread, not on a runtime worker.
-        let provider = self.provider;
         let outcome = tokio::task::spawn_blocking(move || provider.shutdown()).await;
         match outcome {
             Ok(Ok(())) => tracing::info!("spans flushed; telemetry stopped"),
@@ -100,10 +120,20 @@ impl Telemetry {
     }
 }
 
+/// Log lines to stdout, filtered by `RUST_LOG` (default `info`).
+fn log_lines<S>() -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
+    tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+}
+
 /// The provider every span goes through: this service's name, the sampler
 /// and the id generator that B3 join needs, and `processor` to export.
 pub(crate) fn tracer_provider(
-    config: &ServiceConfig,
+    config: &TelemetryConfig,
     processor: impl SpanProcessor + 'static,
 ) -> SdkTracerProvider {
     SdkTracerProvider::builder()
@@ -141,14 +171,4 @@ where
             };
             *metadata.level() <= wanted
         }))
-}
-
-/// The trace id of the current span, as Zipkin shows it, if there is one.
-pub fn current_trace_id() -> Option<String> {
-    let context = tracing::Span::current().context();
-    let span = context.span();
-    let span_context = span.span_context();
-    span_context
-        .is_valid()
-        .then(|| trace_id_hex(span_context.trace_id()))
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::{
     body::Body,
     extract::Request,
-    http::{HeaderMap, HeaderName, HeaderValue},
+    http::{HeaderMap, HeaderName, HeaderValue, Method},
 };
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::{
@@ -20,10 +20,11 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use super::b3_table::{self, OTHER_TRACE, PARENT, Row, SPAN, TRACE, TRACE_64};
 use crate::{
-    ServiceConfig,
+    TelemetryConfig,
     client::start_call,
+    config::Env,
     propagation::is_debug,
-    server::request_span,
+    server::{Tracing, request_span},
     setup::{spans_layer, tracer_provider},
 };
 
@@ -42,7 +43,7 @@ impl SpanExporter for Kept {
 /// the spans exported, and the headers of the call.
 fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
     let kept = Kept::default();
-    let config = ServiceConfig::from_lookup("api_01", 5001, |_| None).unwrap();
+    let config = TelemetryConfig::read(&Env::from_lookup(|_| None), "api_01").unwrap();
     let provider = tracer_provider(&config, SimpleSpanProcessor::new(kept.clone()));
     let subscriber = tracing_subscriber::registry().with(spans_layer(&provider));
     let sent = tracing::subscriber::with_default(subscriber, || {
@@ -53,9 +54,13 @@ fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
                 HeaderValue::from_str(value).unwrap(),
             );
         }
-        let server = request_span(&request, join);
+        let tracing = Tracing {
+            enabled: true,
+            b3_join: join,
+        };
+        let server = request_span(&request, tracing);
         let callee = Url::parse("http://api_02:5002/").unwrap();
-        server.in_scope(|| start_call("api_02", &callee).1)
+        server.in_scope(|| start_call(&Method::GET, &callee, "api_02").1)
     });
     let spans = kept.0.lock().unwrap().clone();
     (spans, sent)

@@ -24,7 +24,7 @@ thread_local! {
     static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
 }
 
-/// The SDK's random ids, except where [`with_ids`] has set the next ones.
+/// The SDK's random ids, except where `with_ids` has set the next ones.
 #[derive(Debug, Default)]
 pub struct JoiningIdGenerator {
     random: RandomIdGenerator,

@@ -9,7 +9,7 @@
 //! - [`b3`] reads and writes the headers (by hand: why, is said there).
 //! - [`extract`] turns a caller's context into the parent of the SERVER
 //!   span. With *join* on (B3's own model, and the default), the SERVER
-//!   span takes the caller's span id as its own ([`join`] says why and how);
+//!   span takes the caller's span id as its own (`join.rs` says why and how);
 //!   with it off, that id becomes its parent, as OpenTelemetry does. The
 //!   caller's decision travels in the [`Context`] for [`crate::sampling`].
 //! - [`inject`] writes a CLIENT span's context: all four ids, and this

@@ -34,6 +34,8 @@ use opentelemetry_sdk::{
 use reqwest::header::CONTENT_TYPE;
 use tokio::runtime::Handle;
 
+use crate::describe;
+
 pub use model::{ZipkinSpan, trace_id_hex};
 
 /// The longest one upload may take; it also bounds the final flush at shutdown.
@@ -179,19 +181,6 @@ impl FailureLog {
             );
         }
     }
-}
-
-/// An error with its causes, which `reqwest` keeps out of its own message
-/// ("connection refused" is a cause of "error sending request").
-pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::{DownstreamError, Faults, ServiceConfig, current_trace_id};
+use telemetry::current_trace_id;
+
+use crate::{DownstreamError, Faults, Settings};
 
 /// A service's JSON answer, built up field by field.
 #[derive(Debug)]
@@ -31,11 +33,11 @@ pub struct Reply {
 impl Reply {
     /// A `200` answer naming the service and, when the request is traced,
     /// its trace id and a link to it in the Zipkin UI.
-    pub fn new(config: &ServiceConfig) -> Self {
+    pub fn new(settings: &Settings) -> Self {
         let mut body = Map::new();
-        body.insert("service".into(), config.service_name.clone().into());
+        body.insert("service".into(), settings.service_name().into());
         if let Some(trace_id) = current_trace_id() {
-            let link = format!("{}/traces/{trace_id}", config.zipkin_ui_url);
+            let link = format!("{}/traces/{trace_id}", settings.zipkin_ui_url);
             body.insert("trace_id".into(), trace_id.into());
             body.insert("zipkin_url".into(), link.into());
         }
@@ -48,9 +50,9 @@ impl Reply {
     /// Starts the answer to a request, first acting on the request's fault
     /// knobs that name this service. `Err` is the finished answer to a
     /// request that asked this service to fail, so handlers can use `?`.
-    pub async fn begin(config: &ServiceConfig, faults: &Faults) -> Result<Self, Self> {
-        let reply = Self::new(config);
-        match faults.apply(&config.service_name).await {
+    pub async fn begin(settings: &Settings, faults: &Faults) -> Result<Self, Self> {
+        let reply = Self::new(settings);
+        match faults.apply(settings.service_name()).await {
             Ok(()) => Ok(reply),
             Err(failure) => {
                 Err(reply.failure(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string()))
@@ -129,13 +131,17 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn settings(name: &str) -> Settings {
+        Settings::read(&telemetry::config::Env::from_lookup(|_| None), name, 5001).unwrap()
+    }
+
     fn status_of(reply: Reply) -> (StatusCode, Value) {
         (reply.status, Value::Object(reply.body))
     }
 
     #[test]
     fn a_timeout_outranks_a_failure_whatever_the_order() {
-        let config = ServiceConfig::from_lookup("api_01", 5001, |_| None).unwrap();
+        let config = settings("api_01");
         let timeout = || DownstreamError::Timeout {
             service: "api_03".into(),
             timeout: Duration::from_millis(500),
@@ -160,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_success_keeps_the_answer_and_the_status() {
-        let config = ServiceConfig::from_lookup("api_02", 5002, |_| None).unwrap();
+        let config = settings("api_02");
         let (status, body) =
             status_of(Reply::new(&config).downstream("api_03", Ok(json!({ "service": "api_03" }))));
         assert_eq!(status, StatusCode::OK);

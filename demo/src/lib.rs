@@ -1,0 +1,23 @@
+//! What the three demo services (api_01, api_02, api_03) share, so that each
+//! `main.rs` is config, router, serve. The tracing itself is the
+//! `telemetry` crate's; nothing here is needed to trace a service.
+//!
+//! - [`Settings`]: the demo's settings from the environment.
+//! - [`Reply`]: the JSON every service answers with.
+//! - [`Faults`]: the knobs that make a service fail or slow down on demand.
+//! - [`DownstreamClient`]: a call to another service, with a JSON answer or
+//!   a clear error.
+//! - [`serve`]: serving until SIGTERM, then flushing the last spans; and
+//!   [`healthcheck`], the container's probe.
+
+mod downstream;
+mod faults;
+mod reply;
+mod serve;
+mod settings;
+
+pub use downstream::{Downstream, DownstreamClient, DownstreamError};
+pub use faults::Faults;
+pub use reply::Reply;
+pub use serve::{HEALTH_PATH, healthcheck, healthcheck_requested, serve, shutdown_signal};
+pub use settings::Settings;
