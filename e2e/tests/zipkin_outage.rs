@@ -26,21 +26,30 @@ async fn requests_are_served_promptly(api_01: &Service, count: usize) {
     }
 }
 
-/// The lines of `service`'s log that warn of lost spans, and the sum of the
-/// spans they say were lost.
+/// The lines of `service`'s log that warn of lost uploads, and the sum of
+/// the spans they say were lost.
 fn loss_warnings(service: &Service) -> (Vec<String>, u64) {
-    let warnings: Vec<String> = service
+    let text = "span export to Zipkin failed";
+    (
+        warnings(service, text),
+        counts(service, text, "spans_lost="),
+    )
+}
+
+fn warnings(service: &Service, text: &str) -> Vec<String> {
+    service
         .logs()
         .into_iter()
-        .filter(|line| line.contains("WARN") && line.contains("span export to Zipkin failed"))
-        .collect();
-    let lost = warnings
+        .filter(|line| line.contains("WARN") && line.contains(text))
+        .collect()
+}
+
+/// The sum of the numbers after `field` in the warnings that contain `text`.
+fn counts(service: &Service, text: &str, field: &str) -> u64 {
+    warnings(service, text)
         .iter()
         .map(|line| {
-            let count = line
-                .split("spans_lost=")
-                .nth(1)
-                .expect("a count of lost spans");
+            let count = line.split(field).nth(1).expect("a count");
             count
                 .split_whitespace()
                 .next()
@@ -48,8 +57,7 @@ fn loss_warnings(service: &Service) -> (Vec<String>, u64) {
                 .parse::<u64>()
                 .unwrap()
         })
-        .sum();
-    (warnings, lost)
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,24 +105,43 @@ async fn a_refusing_zipkin_does_not_affect_serving_and_is_logged_at_a_bounded_ra
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_hanging_zipkin_does_not_slow_requests_and_the_queue_stays_bounded() {
+async fn a_hanging_zipkin_does_not_slow_requests_and_every_lost_span_is_counted() {
     let zipkin = HangingEndpoint::start().await;
-    // A small queue, so that it overflows within the test.
-    let stack = Stack::builder()
+    // A small queue and batches, one upload at a time, that gives up after
+    // a second: the queue overflows within the test.
+    let mut stack = Stack::builder()
         .zipkin_endpoint(&zipkin.url)
         .env("OTEL_BSP_MAX_QUEUE_SIZE", "16")
+        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8")
+        .env("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "1")
+        .env("OTEL_BSP_EXPORT_TIMEOUT", "1000")
         .start()
         .await;
 
-    // api_03 makes 4 spans a request: 40 requests overflow its queue of 16
-    // while its first upload hangs.
-    requests_are_served_promptly(&stack.api_01, 40).await;
-    // The SDK drops spans beyond the queue rather than buffering them: memory
-    // stays bounded. It says so once, when dropping starts.
-    let dropping = "dropped a Span due to queue full";
+    // api_03 makes 4 spans a request: 40 requests overflow its queue while
+    // its uploads hang.
+    let requests = 40;
+    requests_are_served_promptly(&stack.api_01, requests).await;
+    // Spans beyond the queue are dropped rather than buffered (memory stays
+    // bounded), and the log says so while it happens.
     assert!(
-        stack.api_03.wait_for_log(dropping, 1, SPANS_LIMIT).await,
+        stack
+            .api_03
+            .wait_for_log("span queue full", 1, SPANS_LIMIT)
+            .await,
         "api_03 drops spans beyond its queue: {:#?}",
+        stack.api_03.logs()
+    );
+    // At the stop, every span api_03 made is accounted for: dropped from the
+    // queue, or lost in an upload that timed out.
+    assert!(stack.api_03.terminate(EXIT_LIMIT).await.success());
+    let (_, lost) = loss_warnings(&stack.api_03);
+    let dropped: u64 = counts(&stack.api_03, "span queue full", "spans_dropped=");
+    assert!(dropped > 0, "{:#?}", stack.api_03.logs());
+    assert_eq!(
+        lost + dropped,
+        4 * requests as u64,
+        "{:#?}",
         stack.api_03.logs()
     );
 }

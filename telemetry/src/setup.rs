@@ -4,15 +4,15 @@
 //!
 //! `tracing` is the API the code uses (spans and log events); the
 //! `tracing-opentelemetry` layer turns its spans into OpenTelemetry spans,
-//! which the SDK samples, batches and hands to [`ZipkinExporter`].
+//! which the SDK samples and hands to [`ZipkinProcessor`] to batch and upload.
 
-use std::io::IsTerminal;
+use std::{io::IsTerminal, time::Duration};
 
 use axum::Router;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{
     Resource,
-    trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanProcessor},
+    trace::{SdkTracerProvider, SpanProcessor},
 };
 use tracing::Level;
 use tracing_subscriber::{
@@ -20,20 +20,11 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
-use crate::{TelemetryConfig, propagation::JoiningIdGenerator, server, zipkin::ZipkinExporter};
-
-/// Spans per upload, unless `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says otherwise.
-/// Smaller than the SDK's 512, so that serializing a batch never holds a
-/// core long enough to show in the requests' latency tail; not much
-/// smaller, because every upload is an HTTP request. Measured trade-off in
-/// the README's Performance section.
-pub const DEFAULT_EXPORT_BATCH_SIZE: usize = 128;
+use crate::{TelemetryConfig, propagation::JoiningIdGenerator, server, zipkin::ZipkinProcessor};
 
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error("telemetry must be started inside a Tokio runtime: {0}")]
-    NoRuntime(#[from] tokio::runtime::TryCurrentError),
     #[error("could not build the HTTP client for span export: {0}")]
     HttpClient(#[from] reqwest::Error),
     #[error("a global tracing subscriber is already installed: {0}")]
@@ -47,12 +38,14 @@ pub struct Telemetry {
     /// `None` when telemetry is disabled (`OTEL_SDK_DISABLED=true`).
     provider: Option<SdkTracerProvider>,
     b3_join: bool,
+    /// How long the last upload may take.
+    upload_timeout: Duration,
 }
 
 impl Telemetry {
     /// Installs the global `tracing` subscriber: log lines to stdout,
     /// filtered by `RUST_LOG` (default `info`), and spans to Zipkin.
-    /// Call it once, from inside the Tokio runtime.
+    /// Call it once.
     pub fn init(config: &TelemetryConfig) -> Result<Self, TelemetryError> {
         if config.disabled {
             tracing_subscriber::registry()
@@ -62,21 +55,11 @@ impl Telemetry {
             return Ok(Self {
                 provider: None,
                 b3_join: config.b3_join,
+                upload_timeout: config.batch.upload_timeout,
             });
         }
-        let exporter = ZipkinExporter::new(
-            &config.zipkin_endpoint,
-            tokio::runtime::Handle::try_current()?,
-        )?;
-        // Batching keeps export off the request path; the queue is bounded, so
-        // memory is too when Zipkin is away. `OTEL_BSP_*` variables tune it.
-        let mut batch = BatchConfigBuilder::default();
-        if std::env::var_os("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
-            batch = batch.with_max_export_batch_size(DEFAULT_EXPORT_BATCH_SIZE);
-        }
-        let processor = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(batch.build())
-            .build();
+        let processor =
+            ZipkinProcessor::start(&config.zipkin_endpoint, &config.service_name, config.batch)?;
         let provider = tracer_provider(config, processor);
         tracing_subscriber::registry()
             .with(spans_layer(&provider))
@@ -85,6 +68,7 @@ impl Telemetry {
         Ok(Self {
             provider: Some(provider),
             b3_join: config.b3_join,
+            upload_timeout: config.batch.upload_timeout,
         })
     }
 
@@ -111,7 +95,10 @@ impl Telemetry {
         };
         // The provider blocks until the final upload, which runs on this
         // runtime: wait on a blocking thread, not on a runtime worker.
-        let outcome = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        // The last uploads run at once, each bounded by the upload timeout.
+        let limit = self.upload_timeout + Duration::from_secs(1);
+        let outcome =
+            tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(limit)).await;
         match outcome {
             Ok(Ok(())) => tracing::info!("spans flushed; telemetry stopped"),
             Ok(Err(error)) => tracing::warn!(%error, "telemetry did not stop cleanly"),
