@@ -21,10 +21,14 @@ COPY . .
 # All four binaries in one layer, shared by the images of every service.
 RUN cargo build --release --locked --bin api_01 --bin api_02 --bin api_03 --bin test_collector
 
-# Only the binary ships: no toolchain, no sources, no shell tools beyond Debian's base.
-FROM debian:bookworm-slim AS runtime
+# Only the binary ships, on distroless "cc": glibc, libgcc_s, CA certificates,
+# /etc/passwd and /tmp, and nothing else: no shell, no package manager. The
+# binary links only libc, libm, libgcc_s and the loader (see `ldd`), so it
+# needs nothing more; its health probe is the binary itself
+# (`service healthcheck`).
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 ARG SERVICE
 COPY --from=builder /app/target/release/${SERVICE} /usr/local/bin/service
-# A numeric user needs no account in /etc/passwd, and is never root.
-USER 10001:10001
+# The base's "nonroot" user, by number, so Kubernetes' runAsNonRoot can check it.
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/service"]

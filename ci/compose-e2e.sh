@@ -3,15 +3,17 @@
 # Docker engine running, no registry reachable, only package registries.
 #
 #  1. installs Debian's Docker engine and compose, starts a private engine;
-#  2. makes local stand-ins for the base images the Dockerfile names (a
-#     debootstrapped Debian, and a Rust builder holding this machine's own
-#     toolchain; only the builder trusts the host's CA certificates, which
-#     outbound HTTPS here needs, and nothing of them is committed);
+#  2. makes local stand-ins for the two base images the Dockerfile names,
+#     both from one debootstrapped Debian of the same release: a Rust builder
+#     holding this machine's own toolchain (only it trusts the host's CA
+#     certificates, which outbound HTTPS here needs; nothing of them is
+#     committed), and a distroless "cc" runtime base (glibc, libgcc_s, CA
+#     certificates, passwd/group with nonroot 65532, /tmp; no shell);
 #  3. builds and starts docker-compose.yml with ci/compose.zipkin-standin.yml,
 #     which swaps only Zipkin for the project's test collector;
 #  4. checks one request to api_01 gives one complete trace from all three
-#     containers, and the images' promises (non-root, ports, sizes, a cached
-#     dependency layer);
+#     containers, and the images' promises (no shell, non-root, ports, sizes,
+#     a cached dependency layer);
 #  5. removes everything it made, even on failure, and prints phase timings.
 #
 # Run from anywhere: bash ci/compose-e2e.sh (as root).
@@ -110,19 +112,74 @@ mkdir -p "$src"
 
 phase "make base images: Debian"
 mapfile -t bases < <(sed -n 's/^FROM \([^ ]*\).*/\1/p' "$src/Dockerfile" | grep -v -e '^chef$' -e '^planner$' -e '^builder$' | sort -u)
-debian_image=$(printf '%s\n' "${bases[@]}" | grep '^debian:')
-rust_image=$(printf '%s\n' "${bases[@]}" | grep '^rust:')
 echo "the Dockerfile names: ${bases[*]}"
-suite=${debian_image#debian:}
-suite=${suite%-slim}
-debootstrap --variant=minbase "$suite" "$work/rootfs" >"$work/debootstrap.log" 2>&1 ||
+rust_image=$(printf '%s\n' "${bases[@]}" | grep '^rust:')
+runtime_image=$(printf '%s\n' "${bases[@]}" | grep '/distroless/cc-debian[0-9]*:nonroot$')
+[[ ${#bases[@]} -eq 2 && -n $rust_image && -n $runtime_image ]] ||
+    { echo "expected a rust: builder and a distroless cc :nonroot runtime"; exit 1; }
+# Both come from one Debian: the builder's release (rust:…-slim-bookworm),
+# which must be the runtime's too (cc-debian12), or the binary could need a
+# newer glibc than the runtime has.
+suite=${rust_image##*-}
+runtime_debian=${runtime_image##*/cc-debian}
+runtime_debian=${runtime_debian%%:*}
+debian_image="zipkin-b3-e2e/debian:$suite"
+# ca-certificates: the runtime base's bundle, Debian's own (not the host's).
+debootstrap --variant=minbase --include=ca-certificates "$suite" "$work/rootfs" >"$work/debootstrap.log" 2>&1 ||
     { tail -20 "$work/debootstrap.log"; exit 1; }
+[[ $(cut -d. -f1 "$work/rootfs/etc/debian_version") == "$runtime_debian" ]] ||
+    { echo "$suite is not Debian $runtime_debian, which $runtime_image is"; exit 1; }
 # Like the official slim image: no package downloads, lists or docs.
 rm -rf "$work/rootfs"/var/cache/apt/archives/*.deb "$work/rootfs"/var/lib/apt/lists/* \
     "$work/rootfs"/usr/share/doc/* "$work/rootfs"/usr/share/man/* "$work/rootfs"/usr/share/locale/*
 tar -C "$work/rootfs" -c . | "$docker" import - "$debian_image" >/dev/null
 "$docker" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$debian_image"
-rm -rf "$work/rootfs"
+
+phase "make base images: distroless cc"
+# What gcr.io/distroless/cc-debian12:nonroot holds that our binaries use:
+# the libc6 and libgcc-s1 packages as Debian installs them (the binaries
+# link libc, libm, libgcc_s and the loader), Debian's CA bundle,
+# nsswitch.conf, os-release, the root/nobody/nonroot (65532) accounts and
+# their homes, and /tmp. No shell, no coreutils, no package manager.
+dl="$work/distroless"
+mkdir -p "$dl/etc/ssl/certs" "$dl/usr/lib"
+install -d -m 1777 "$dl/tmp"
+install -d -m 0700 "$dl/root"
+install -d -m 0755 "$dl/home"
+install -d -m 0700 -o 65532 -g 65532 "$dl/home/nonroot"
+# Keep Debian 12's merged /usr: /lib (and /lib64, if it is one) as links.
+for dir in lib lib64; do
+    if [[ -L $work/rootfs/$dir ]]; then
+        mkdir -p "$dl/$(readlink "$work/rootfs/$dir")"
+        cp -P "$work/rootfs/$dir" "$dl/$dir"
+    fi
+done
+chroot "$work/rootfs" dpkg -L libc6 libgcc-s1 | grep -v -e '^/usr/share/' -e '^/\.$' | sort -u |
+    while read -r path; do [[ -d $work/rootfs$path && ! -L $work/rootfs$path ]] || echo ".$path"; done |
+    tar -C "$work/rootfs" --no-recursion -T - -c | tar -C "$dl" -x
+cp "$work/rootfs/etc/ssl/certs/ca-certificates.crt" "$dl/etc/ssl/certs/"
+cp "$work/rootfs/etc/nsswitch.conf" "$dl/etc/"
+cp -L "$work/rootfs/etc/os-release" "$dl/etc/"
+cat >"$dl/etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin
+PASSWD
+cat >"$dl/etc/group" <<'GROUP'
+root:x:0:
+nobody:x:65534:
+tty:x:5:
+staff:x:50:
+nonroot:x:65532:
+GROUP
+tar -C "$dl" --numeric-owner -c . | "$docker" import \
+    --change 'USER 65532' \
+    --change 'WORKDIR /home/nonroot' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
+    - "$runtime_image" >/dev/null
+"$docker" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$runtime_image"
+rm -rf "$work/rootfs" "$dl"
 
 phase "make base images: Rust builder"
 sysroot=$(rustc --print sysroot)
@@ -186,19 +243,40 @@ echo "dependency links: $links"
 [[ $links == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] || { echo "unexpected links"; exit 1; }
 
 phase "image checks"
-for service in api_01 api_02 api_03; do
+# No shell in any runtime image: running one fails, and none is in the files.
+for image in $("$docker" image ls --format '{{.Repository}}' | grep zipkin-b3-demo | sort); do
+    if out=$("$docker" run --rm --entrypoint /bin/sh "$image" -c true 2>&1); then
+        echo "$image runs /bin/sh"
+        exit 1
+    fi
+    # It must fail for the right reason: nothing at /bin/sh.
+    why=$(grep -o 'stat /bin/sh: no such file or directory' <<<"$out") ||
+        { echo "$image: /bin/sh failed otherwise: $out"; exit 1; }
+    id=$("$docker" create "$image")
+    files=$("$docker" export "$id" | tar -t)
+    "$docker" rm "$id" >/dev/null
+    shells=$(grep -E '(^|/)(sh|bash|dash|ash|busybox)$' <<<"$files" || true)
+    [[ -z $shells ]] || { echo "$image holds a shell: $shells"; exit 1; }
+    echo "$image: no shell (docker run: $why; $(wc -l <<<"$files") paths, none a shell)"
+done
+# The processes' own uid, read by the host (the images have no `id`).
+for service in zipkin api_01 api_02 api_03; do
     id=$(compose ps -q "$service")
-    uid=$("$docker" exec "$id" id -u)
+    pid=$("$docker" inspect --format '{{.State.Pid}}' "$id")
+    uid=$(awk '/^Uid:/ { print $3 }' "/proc/$pid/status") # the effective uid
+    user=$("$docker" inspect --format '{{.Config.User}}' "$id")
     ports=$("$docker" port "$id" | tr '\n' ' ')
-    echo "$service: runs as uid $uid; published: ${ports:-none}"
+    echo "$service: runs as uid $uid (USER $user); published: ${ports:-none}"
     [[ $uid != 0 ]] || { echo "$service runs as root"; exit 1; }
+    [[ $service != zipkin ]] || continue
     if [[ $service == api_01 ]]; then
         [[ $ports == *"0.0.0.0:5001"* ]] || { echo "api_01 must publish 5001"; exit 1; }
     else
         [[ -z $ports ]] || { echo "$service must stay internal"; exit 1; }
     fi
 done
-echo "image sizes (the whole image, and what it adds to $debian_image):"
+echo "image sizes (the whole image, and what it adds to $runtime_image," \
+    "here a stand-in of $("$docker" image ls --format '{{.Size}}' "$runtime_image")):"
 for image in $("$docker" image ls --format '{{.Repository}}' | grep zipkin-b3-demo | sort); do
     total=$("$docker" image ls --format '{{.Size}}' "$image")
     own=$("$docker" history --format '{{.Size}} {{.CreatedBy}}' "$image" | grep -m1 'COPY' | cut -d' ' -f1)
