@@ -154,6 +154,18 @@ impl Service {
         true
     }
 
+    /// Waits until the service has printed `count` lines containing
+    /// `text`, and fails the test with its log if it does not in time.
+    pub async fn expect_log(&self, text: &str, count: usize) {
+        let printed = self.wait_for_log(text, count, crate::SPANS_LIMIT).await;
+        assert!(
+            printed,
+            "{} printed {count} × {text:?}: {:#?}",
+            self.name,
+            self.logs()
+        );
+    }
+
     /// Sends SIGTERM, as `docker stop` does.
     pub fn sigterm(&self) {
         let sent = Command::new("kill")

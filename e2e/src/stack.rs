@@ -256,6 +256,20 @@ impl Stack {
         self.collector.store.spans()
     }
 
+    /// Stops the services (see [`Stack::stop`]) and gives every span of the
+    /// trace that `answer` names.
+    pub async fn stop_for_trace(&mut self, answer: &Value) -> Vec<Value> {
+        let trace_id = answer["trace_id"]
+            .as_str()
+            .expect("a traced answer")
+            .to_owned();
+        let spans = self.stop().await;
+        crate::of_trace(&spans, &trace_id)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
     /// Every recorded hop.
     pub fn hops(&self) -> &[Hop] {
         &self.hops

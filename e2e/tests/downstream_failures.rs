@@ -65,9 +65,7 @@ async fn a_callee_that_is_down_gives_502_naming_it_and_red_spans() {
         "the other callee's answer is kept"
     );
 
-    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
-    let spans = stack.stop().await;
-    let spans: Vec<Value> = of_trace(&spans, &trace_id).into_iter().cloned().collect();
+    let spans = stack.stop_for_trace(&answer).await;
     // api_01: SERVER + 2 CLIENT; api_02: SERVER + CLIENT; api_03: SERVER + work.
     assert_eq!(
         shape(&spans),
@@ -89,13 +87,21 @@ async fn a_callee_that_is_down_gives_502_naming_it_and_red_spans() {
     assert_ok_span(client_span_to(&spans, "api_01", "api_02"));
 }
 
+/// Starts a stack and asks api_01 with `?fail={service}`: a 502 whose
+/// `failed` lists `failed`.
+async fn ask_to_fail(service: &str, failed: Value) -> (Stack, Value) {
+    let stack = Stack::start(&[]).await;
+    let url = format!("{}/?fail={service}", stack.api_01.url);
+    let (status, answer) = fetch(&url, &[]).await;
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(answer["failed"], failed, "{answer}");
+    (stack, answer)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_callee_answering_5xx_gives_502_with_its_status_on_the_span() {
-    let mut stack = Stack::start(&[]).await;
     // api_02 fails; api_03's answer must still be there.
-    let (status, answer) = fetch(&format!("{}/?fail=api_02", stack.api_01.url), &[]).await;
-    assert_eq!(status, 502, "{answer}");
-    assert_eq!(answer["failed"], json!(["api_02"]));
+    let (mut stack, answer) = ask_to_fail("api_02", json!(["api_02"])).await;
     assert_eq!(answer["error"], "api_02 answered 500 Internal Server Error");
     assert_eq!(
         answer["downstream"]["api_02"]["answer"]["error"],
@@ -103,9 +109,7 @@ async fn a_callee_answering_5xx_gives_502_with_its_status_on_the_span() {
     );
     assert_eq!(answer["downstream"]["api_03"]["service"], "api_03");
 
-    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
-    let spans = stack.stop().await;
-    let spans: Vec<Value> = of_trace(&spans, &trace_id).into_iter().cloned().collect();
+    let spans = stack.stop_for_trace(&answer).await;
     // api_02 fails before calling api_03: 3 + 1 + 2 spans.
     assert_eq!(spans.len(), 6, "{spans:#?}");
     let failed_call = client_span_to(&spans, "api_01", "api_02");
@@ -121,19 +125,14 @@ async fn a_callee_answering_5xx_gives_502_with_its_status_on_the_span() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fault_travels_to_the_service_it_names_and_shows_red_up_to_the_root() {
-    let mut stack = Stack::start(&[]).await;
     // api_03 fails both for api_01 and, through api_02, for api_02.
-    let (status, answer) = fetch(&format!("{}/?fail=api_03", stack.api_01.url), &[]).await;
-    assert_eq!(status, 502, "{answer}");
-    assert_eq!(answer["failed"], json!(["api_02", "api_03"]));
+    let (mut stack, answer) = ask_to_fail("api_03", json!(["api_02", "api_03"])).await;
     assert_eq!(
         answer["downstream"]["api_02"]["answer"]["failed"],
         json!(["api_03"])
     );
 
-    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
-    let spans = stack.stop().await;
-    let spans: Vec<Value> = of_trace(&spans, &trace_id).into_iter().cloned().collect();
+    let spans = stack.stop_for_trace(&answer).await;
     // api_03 fails before its work: 3 + 2 + 2 spans, every one of them red.
     assert_eq!(spans.len(), 7, "{spans:#?}");
     for span in &spans {
@@ -173,9 +172,7 @@ async fn a_callee_that_hangs_gives_504_within_the_timeout() {
     assert_eq!(answer["error"], "api_02 did not answer within 500 ms");
     assert_eq!(answer["downstream"]["api_03"]["service"], "api_03");
 
-    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
-    let spans = stack.stop().await;
-    let spans: Vec<Value> = of_trace(&spans, &trace_id).into_iter().cloned().collect();
+    let spans = stack.stop_for_trace(&answer).await;
     // api_01: 3 spans; api_03: 2. When api_01 gives up, the connection
     // closes and api_02's handler is dropped mid-delay: its SERVER and delay
     // spans end there, and are exported too.
@@ -203,9 +200,7 @@ async fn a_slow_service_shows_a_long_span() {
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
-    let spans = stack.stop().await;
-    let spans: Vec<Value> = of_trace(&spans, &trace_id).into_iter().cloned().collect();
+    let spans = stack.stop_for_trace(&answer).await;
     // 9 spans, plus an "injected delay" span in each of api_03's two requests.
     assert_eq!(spans.len(), SPANS_PER_REQUEST + 2, "{spans:#?}");
     let delays: Vec<_> = spans

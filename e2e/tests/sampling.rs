@@ -20,6 +20,14 @@ fn b3(trace_id: &str, decision: (&'static str, &'static str)) -> [(&'static str,
     ]
 }
 
+/// Stops the services and checks that, of everything they made, only the
+/// trace `trace_id` arrived, whole.
+async fn assert_only_recorded(stack: &mut Stack, trace_id: &str) {
+    let spans = stack.stop().await;
+    assert_eq!(of_trace(&spans, trace_id).len(), SPANS_PER_REQUEST);
+    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
+}
+
 async fn get(stack: &Stack, headers: &[(&'static str, String)]) -> Value {
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (status, answer) = fetch(&stack.api_01.url, &headers).await;
@@ -44,9 +52,7 @@ async fn not_sampled_is_answered_passed_on_and_exported_by_no_service() {
     }
     // The control: a sampled request afterwards is exported whole.
     get(&stack, &b3(LOW_TRACE, ("X-B3-Sampled", "1"))).await;
-    let spans = stack.stop().await;
-    assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
-    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
+    assert_only_recorded(&mut stack, LOW_TRACE).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,44 +84,42 @@ async fn always_off_exports_nothing_but_debug() {
     // The control: a debug request is recorded under any sampler.
     get(&stack, &b3(LOW_TRACE, ("X-B3-Flags", "1"))).await;
     // Stopping flushes whatever was queued: only the debug trace arrives.
-    let spans = stack.stop().await;
-    assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
-    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
+    assert_only_recorded(&mut stack, LOW_TRACE).await;
+}
+
+/// Requests in the traces HIGH_TRACE and LOW_TRACE, each sent with the
+/// headers `context` gives, to a stack whose `sampler` has a ratio of 0.5:
+/// only LOW_TRACE is recorded, and by every service.
+async fn the_ratio_decides(sampler: &str, context: fn(&str) -> Vec<(&'static str, String)>) {
+    let mut stack = Stack::start(&[
+        ("OTEL_TRACES_SAMPLER", sampler),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+    ])
+    .await;
+    for trace_id in [HIGH_TRACE, LOW_TRACE] {
+        get(&stack, &context(trace_id)).await;
+    }
+    assert_only_recorded(&mut stack, LOW_TRACE).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trace_id_ratio_samples_by_trace_id_in_every_service() {
-    let mut stack = Stack::start(&[
-        ("OTEL_TRACES_SAMPLER", "traceidratio"),
-        ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
-    ])
-    .await;
     // Not parent-based: even a caller's "sampled" does not override the ratio.
-    for trace_id in [HIGH_TRACE, LOW_TRACE] {
-        get(&stack, &b3(trace_id, ("X-B3-Sampled", "1"))).await;
-    }
-    let spans = stack.stop().await;
-    assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
-    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
+    the_ratio_decides("traceidratio", |trace_id| {
+        b3(trace_id, ("X-B3-Sampled", "1")).to_vec()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deferred_decision_is_made_by_the_ratio_sampler() {
-    let mut stack = Stack::start(&[
-        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
-        ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
-    ])
-    .await;
-    for trace_id in [HIGH_TRACE, LOW_TRACE] {
-        let deferred = [
+    the_ratio_decides("parentbased_traceidratio", |trace_id| {
+        vec![
             ("X-B3-TraceId", trace_id.to_owned()),
             ("X-B3-SpanId", SPAN.to_owned()),
-        ];
-        get(&stack, &deferred).await;
-    }
-    let spans = stack.stop().await;
-    assert_eq!(of_trace(&spans, LOW_TRACE).len(), SPANS_PER_REQUEST);
-    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
+        ]
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

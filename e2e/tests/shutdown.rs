@@ -14,14 +14,7 @@ async fn requests_in_flight_complete_and_their_spans_are_flushed() {
 
     // Both of api_03's requests (from api_01 and from api_02) are in its
     // injected delay: every service has a request in flight.
-    assert!(
-        stack
-            .api_03
-            .wait_for_log("delaying this request", 2, SPANS_LIMIT)
-            .await,
-        "{:#?}",
-        stack.api_03.logs()
-    );
+    stack.api_03.expect_log("delaying this request", 2).await;
     let stopping = Instant::now();
     for service in stack.services() {
         service.sigterm();

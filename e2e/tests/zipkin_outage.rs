@@ -75,14 +75,11 @@ async fn a_refusing_zipkin_does_not_affect_serving_and_is_logged_at_a_bounded_ra
     for _ in 0..rounds {
         let failed_before = stack.api_01.count_logs("span upload failed");
         requests_are_served_promptly(&stack.api_01, 2).await;
-        assert!(
-            stack
-                .api_01
-                .wait_for_log("span upload failed", failed_before + 1, SPANS_LIMIT)
-                .await,
-            "each batch's upload fails: {:#?}",
-            stack.api_01.logs()
-        );
+        // Each batch's upload fails.
+        stack
+            .api_01
+            .expect_log("span upload failed", failed_before + 1)
+            .await;
     }
     // Stopping tries a last upload, and reports what no warning has yet.
     assert!(stack.api_01.terminate(EXIT_LIMIT).await.success());
@@ -124,14 +121,7 @@ async fn a_hanging_zipkin_does_not_slow_requests_and_every_lost_span_is_counted(
     requests_are_served_promptly(&stack.api_01, requests).await;
     // Spans beyond the queue are dropped rather than buffered (memory stays
     // bounded), and the log says so while it happens.
-    assert!(
-        stack
-            .api_03
-            .wait_for_log("span queue full", 1, SPANS_LIMIT)
-            .await,
-        "api_03 drops spans beyond its queue: {:#?}",
-        stack.api_03.logs()
-    );
+    stack.api_03.expect_log("span queue full", 1).await;
     // At the stop, every span api_03 made is accounted for: dropped from the
     // queue, or lost in an upload that timed out.
     assert!(stack.api_03.terminate(EXIT_LIMIT).await.success());
@@ -154,12 +144,10 @@ async fn spans_arrive_again_when_zipkin_comes_back() {
         .start()
         .await;
     requests_are_served_promptly(&stack.api_01, 10).await;
-    assert!(
-        stack
-            .api_01
-            .wait_for_log("span export to Zipkin failed", 1, SPANS_LIMIT)
-            .await
-    );
+    stack
+        .api_01
+        .expect_log("span export to Zipkin failed", 1)
+        .await;
 
     // Zipkin comes back on the same address.
     let collector = Collector::start_on(
@@ -172,12 +160,8 @@ async fn spans_arrive_again_when_zipkin_comes_back() {
     let trace_id = answer["trace_id"].as_str().unwrap();
     let spans = wait_for_trace(&collector, trace_id, SPANS_PER_REQUEST).await;
     assert_eq!(spans.len(), SPANS_PER_REQUEST);
-    assert!(
-        stack
-            .api_01
-            .wait_for_log("span export to Zipkin works again", 1, SPANS_LIMIT)
-            .await,
-        "{:#?}",
-        stack.api_01.logs()
-    );
+    stack
+        .api_01
+        .expect_log("span export to Zipkin works again", 1)
+        .await;
 }
