@@ -1,15 +1,13 @@
 //! One request to api_01 becomes one correct Zipkin trace across the three
-//! services, B3 context from a caller is continued, and the last spans are
-//! flushed when the services stop.
+//! services, every call carries its B3 headers, and the last spans are
+//! flushed when the services stop. (How a caller's context is continued is
+//! the "B3 in, B3 out" table: `b3_conformance.rs`.)
 
 use std::collections::BTreeMap;
 
 use e2e::*;
 use serde_json::Value;
 use test_collector::zipkin_rules::TraceTree;
-
-const TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";
-const SPAN_ID: &str = "a2fb4a1d1a96d312";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_request_is_one_trace_across_three_services() {
@@ -161,64 +159,6 @@ async fn one_whole_trace(join: bool) {
             "the request is logged with its trace id: {logs:#?}"
         );
     }
-}
-
-/// Sends `headers` (a caller's context for TRACE_ID and SPAN_ID) to api_01,
-/// and checks that the whole request joined the caller's trace: as the
-/// caller's span itself (B3 join) or as its child (W3C).
-async fn assert_continues_the_callers_trace(stack: &Stack, headers: &[(&str, &str)], joined: bool) {
-    stack.collector.store.clear();
-    let (status, answer) = fetch(&stack.api_01.url, headers).await;
-    assert_eq!(
-        (status, answer["trace_id"].as_str()),
-        (200, Some(TRACE_ID)),
-        "{headers:?}: {answer}"
-    );
-    let spans = wait_for_trace(&stack.collector, TRACE_ID, SPANS_PER_REQUEST).await;
-    let root = spans_of(&spans, "api_01", "SERVER")[0];
-    if joined {
-        assert_eq!(
-            root["id"], SPAN_ID,
-            "{headers:?}: api_01 joins the caller's span"
-        );
-        assert!(
-            root.get("parentId").is_none(),
-            "{headers:?}: no parent was sent"
-        );
-    } else {
-        assert_eq!(
-            root["parentId"], SPAN_ID,
-            "{headers:?}: api_01's SERVER span is the caller's child"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_sampled_b3_context_is_continued() {
-    let stack = Stack::start(&[]).await;
-    let headers = [
-        ("X-B3-TraceId", TRACE_ID),
-        ("X-B3-SpanId", SPAN_ID),
-        ("X-B3-Sampled", "1"),
-    ];
-    assert_continues_the_callers_trace(&stack, &headers, true).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_deferred_b3_context_is_sampled_here_and_continued() {
-    let stack = Stack::start(&[]).await;
-    // Trace and span id, but no sampling decision: B3 lets the receiver decide.
-    let headers = [("X-B3-TraceId", TRACE_ID), ("X-B3-SpanId", SPAN_ID)];
-    assert_continues_the_callers_trace(&stack, &headers, true).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn single_header_b3_and_w3c_traceparent_are_continued() {
-    let stack = Stack::start(&[]).await;
-    let b3 = format!("{TRACE_ID}-{SPAN_ID}-1");
-    assert_continues_the_callers_trace(&stack, &[("b3", &b3)], true).await;
-    let traceparent = format!("00-{TRACE_ID}-{SPAN_ID}-01");
-    assert_continues_the_callers_trace(&stack, &[("traceparent", &traceparent)], false).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

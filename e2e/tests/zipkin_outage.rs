@@ -139,7 +139,7 @@ async fn a_hanging_zipkin_does_not_slow_requests_and_every_lost_span_is_counted(
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_arrive_again_when_zipkin_comes_back() {
     let zipkin = RefusingPort::new();
-    let stack = Stack::builder()
+    let mut stack = Stack::builder()
         .zipkin_endpoint(&zipkin.zipkin_endpoint())
         .start()
         .await;
@@ -157,11 +157,14 @@ async fn spans_arrive_again_when_zipkin_comes_back() {
     .unwrap();
     let (status, answer) = fetch(&stack.api_01.url, &[]).await;
     assert_eq!(status, 200, "{answer}");
-    let trace_id = answer["trace_id"].as_str().unwrap();
-    let spans = wait_for_trace(&collector, trace_id, SPANS_PER_REQUEST).await;
-    assert_eq!(spans.len(), SPANS_PER_REQUEST);
+    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
+    wait_for_trace(&collector, &trace_id, SPANS_PER_REQUEST).await;
     stack
         .api_01
         .expect_log("span export to Zipkin works again", 1)
         .await;
+    // Once they have stopped, nothing more can arrive: exactly the 9.
+    stack.stop().await;
+    let spans = collector.store.spans();
+    assert_eq!(of_trace(&spans, &trace_id).len(), SPANS_PER_REQUEST);
 }
