@@ -76,6 +76,9 @@ pub struct Service {
     pub url: String,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The threads that read its stdout and stderr: done once it has exited
+    /// and they have read the last line.
+    readers: Vec<thread::JoinHandle<()>>,
 }
 
 impl Service {
@@ -95,13 +98,16 @@ impl Service {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {name} ({program:?}): {error}"));
         let logs = Arc::new(Mutex::new(Vec::new()));
-        keep_lines(child.stdout.take().unwrap(), &logs);
-        keep_lines(child.stderr.take().unwrap(), &logs);
+        let readers = vec![
+            keep_lines(child.stdout.take().unwrap(), &logs),
+            keep_lines(child.stderr.take().unwrap(), &logs),
+        ];
         let mut service = Service {
             name: name.to_owned(),
             url: String::new(),
             child,
             logs,
+            readers,
         };
         let deadline = Instant::now() + START_LIMIT;
         let port = loop {
@@ -181,11 +187,13 @@ impl Service {
         self.wait_for_exit(limit).await
     }
 
-    /// Waits for the process to exit, at most `limit`.
+    /// Waits for the process to exit, at most `limit`; its log is then
+    /// complete.
     pub async fn wait_for_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.read_to_the_end();
                 return status;
             }
             assert!(
@@ -199,6 +207,16 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Once the process has exited: waits until its last line is read (its
+    /// pipes are closed, so the readers end).
+    fn read_to_the_end(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -206,13 +224,16 @@ impl Drop for Service {
     }
 }
 
-fn keep_lines(stream: impl Read + Send + 'static, logs: &Arc<Mutex<Vec<String>>>) {
+fn keep_lines(
+    stream: impl Read + Send + 'static,
+    logs: &Arc<Mutex<Vec<String>>>,
+) -> thread::JoinHandle<()> {
     let logs = logs.clone();
     thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             logs.lock().unwrap().push(line);
         }
-    });
+    })
 }
 
 /// The TCP port process `pid` listens on, read from the kernel's socket

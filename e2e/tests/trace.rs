@@ -50,7 +50,6 @@ async fn one_whole_trace(join: bool) {
     assert_eq!(answer["downstream"]["api_03"]["service"], "api_03");
 
     let trace_id = trace_id.to_owned();
-    let logs_before_stop: Vec<Vec<String>> = stack.services().map(|s| s.logs()).into();
     let spans = stack.stop().await;
     assert_eq!(
         of_trace(&spans, &trace_id).len(),
@@ -151,12 +150,15 @@ async fn one_whole_trace(join: bool) {
         "calls overlap: {clients:#?}"
     );
 
-    // Log lines of the request carry its trace id.
-    for logs in logs_before_stop {
+    // Log lines of the request carry its trace id (the services have
+    // stopped: their logs are complete).
+    for service in stack.services() {
+        let logs = service.logs();
         assert!(
             logs.iter()
                 .any(|line| line.contains("answered") && line.contains(&trace_id)),
-            "the request is logged with its trace id: {logs:#?}"
+            "{} logs the request with its trace id: {logs:#?}",
+            service.name
         );
     }
 }
