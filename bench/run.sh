@@ -6,6 +6,9 @@
 #   bench/run.sh --find-max-rate  # also: the highest rate that loses no span
 #   bench/run.sh --clean-build    # also: time a release build from clean
 #   bench/run.sh --smoke          # a few seconds of each, to check the script
+#   bench/run.sh --instructions   # instead: instructions per request under
+#                                 # callgrind, traced / untraced / disabled
+#                                 # (deterministic; see bench/instructions.sh)
 #
 # Settings (environment): CONNECTIONS (32), DURATION (20 s), WARMUP (3 s),
 # RATE (1000 req/s), RATE_DURATION (30 s), BASE_PORT (18000).
@@ -27,6 +30,7 @@ for arg in "$@"; do
     --find-max-rate) find_max_rate=true ;;
     --clean-build) clean_build=true ;;
     --smoke) DURATION=2 WARMUP=1 RATE=200 RATE_DURATION=2 ;;
+    --instructions) exec bash bench/instructions.sh ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
     esac
 done
