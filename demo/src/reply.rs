@@ -19,7 +19,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use telemetry::current_trace_id;
+use telemetry::current_trace;
 
 use crate::{DownstreamError, Faults, Settings};
 
@@ -31,15 +31,18 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A `200` answer naming the service and, when the request is traced,
-    /// its trace id and a link to it in the Zipkin UI.
+    /// A `200` answer naming the service and, when the request is in a
+    /// trace, its id; and when that trace is recorded, a link to it in the
+    /// Zipkin UI (a trace that is not recorded is not in Zipkin).
     pub fn new(settings: &Settings) -> Self {
         let mut body = Map::new();
         body.insert("service".into(), settings.service_name().into());
-        if let Some(trace_id) = current_trace_id() {
-            let link = format!("{}/traces/{trace_id}", settings.zipkin_ui_url);
-            body.insert("trace_id".into(), trace_id.into());
-            body.insert("zipkin_url".into(), link.into());
+        if let Some(trace) = current_trace() {
+            if trace.recorded {
+                let link = format!("{}/traces/{}", settings.zipkin_ui_url, trace.id);
+                body.insert("zipkin_url".into(), link.into());
+            }
+            body.insert("trace_id".into(), trace.id.into());
         }
         Self {
             status: StatusCode::OK,

@@ -6,7 +6,7 @@
 #[path = "../../telemetry/src/propagation/b3_table.rs"]
 mod b3_table;
 
-use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, Sends, TRACE, TRACE_64, rows};
+use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, Sends, TRACE, TRACE_64, Trace, rows};
 use e2e::*;
 use serde_json::Value;
 use test_collector::zipkin_rules::TraceTree;
@@ -78,15 +78,27 @@ async fn check_every_row(join: bool) {
         let to_02 = hop(Api::Api01, Api::Api02);
         let to_03 = hop(Api::Api01, Api::Api03);
         let from_02 = hop(Api::Api02, Api::Api03);
+        let (name, value) = row.sends.header();
+        if row.trace == Trace::Untraced {
+            // No trace: every hop carries the decision alone.
+            for call in [&to_02, &to_03, &from_02] {
+                let b3: Vec<_> = call
+                    .keys()
+                    .filter(|k| k.as_str().starts_with("x-b3-"))
+                    .collect();
+                assert_eq!(b3, [name], "{what}: {call:?}");
+                assert_eq!(header(call, name), Some(value), "{what}: {call:?}");
+            }
+            continue;
+        }
         let trace_id = header(&to_02, "x-b3-traceid").unwrap().to_owned();
         match row.trace {
-            Some(trace) => assert_eq!(trace_id, own_id(trace), "{what}"),
-            None => assert!(
+            Trace::Continued(trace) => assert_eq!(trace_id, own_id(trace), "{what}"),
+            _ => assert!(
                 trace_id.len() == 32 && !ids.iter().any(|(_, id)| *id == trace_id),
                 "{what}: a new trace, got {trace_id}"
             ),
         }
-        let (name, value) = row.sends.header();
         let other = if row.sends == Sends::Debug {
             "x-b3-sampled"
         } else {
@@ -130,8 +142,11 @@ async fn check_every_row(join: bool) {
         });
     }
 
-    // Nothing more can arrive once the services have stopped.
+    // Nothing more can arrive once the services have stopped: every span
+    // belongs to a recorded row.
     let spans = stack.stop().await;
+    let recorded = sent.iter().filter(|sent| sent.row.recorded).count();
+    assert_eq!(spans.len(), recorded * SPANS_PER_REQUEST, "{spans:#?}");
     for Sent {
         row,
         trace_id,
@@ -234,21 +249,32 @@ fn markdown_table() -> String {
             (false, _) => "**no**",
         };
         let (name, value) = row.sends.header();
-        let sends = match name {
+        let mut sends = match name {
             "x-b3-sampled" => format!("`X-B3-Sampled: {value}`"),
             _ => format!("`X-B3-Flags: {value}`"),
         };
+        let (trace, joined, own) = match row.trace {
+            Trace::Untraced => {
+                sends.push_str(" alone");
+                ("none".to_owned(), "—".to_owned(), "—".to_owned())
+            }
+            trace => (
+                match trace {
+                    Trace::Continued(trace) => short(trace),
+                    _ => "new".to_owned(),
+                },
+                span(row.joined_id, row.joined_parent),
+                span(None, row.own_parent),
+            ),
+        };
         table.push_str(&format!(
-            "| {} | {} | {recorded} | {} | {} | {} | {sends} |\n",
+            "| {} | {} | {recorded} | {trace} | {joined} | {own} | {sends} |\n",
             row.sender,
             if headers.is_empty() {
                 "(none)".to_owned()
             } else {
                 headers.join(" ")
             },
-            row.trace.map_or("new".to_owned(), short),
-            span(row.joined_id, row.joined_parent),
-            span(None, row.own_parent),
         ));
     }
     table

@@ -12,7 +12,7 @@ use reqwest::{RequestBuilder, Response, Url};
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{describe, propagation};
+use crate::{describe, propagation, request};
 
 /// Sends `request` to the service named `peer_service`, in a CLIENT span
 /// (a child of the current span) whose context goes with it in B3 headers.
@@ -62,13 +62,6 @@ pub(crate) fn start_call(
     url: &Url,
     peer_service: &str,
 ) -> (tracing::Span, HeaderMap) {
-    // The span current now (the SERVER span, usually) is the CLIENT span's
-    // parent: B3 sends its id as X-B3-ParentSpanId.
-    let parent_span_id = tracing::Span::current()
-        .context()
-        .span()
-        .span_context()
-        .span_id();
     let span = tracing::info_span!(
         "call",
         otel.name = %method,
@@ -84,10 +77,19 @@ pub(crate) fn start_call(
         error.type = Empty,
     );
     let mut headers = HeaderMap::new();
-    propagation::inject(
-        span.context().span().span_context(),
-        parent_span_id,
-        &mut headers,
-    );
+    match request::unrecorded_call() {
+        Some(b3) => b3.write(&mut headers),
+        None => {
+            // The current span (the SERVER span, usually; the CLIENT span is
+            // not entered yet) is its parent: B3 sends it as X-B3-ParentSpanId.
+            let parent = tracing::Span::current().context();
+            let parent_span_id = parent.span().span_context().span_id();
+            propagation::inject(
+                span.context().span().span_context(),
+                parent_span_id,
+                &mut headers,
+            );
+        }
+    }
     (span, headers)
 }

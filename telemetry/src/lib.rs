@@ -57,13 +57,14 @@
 pub mod client;
 pub mod config;
 pub mod propagation;
+mod request;
 pub mod sampling;
 mod server;
 mod setup;
 pub mod zipkin;
 
 pub use config::{ConfigError, TelemetryConfig};
-pub use server::current_trace_id;
+pub use request::{CurrentTrace, current_trace};
 pub use setup::{Telemetry, TelemetryError};
 
 /// An error with its causes, which `reqwest` keeps out of its own message

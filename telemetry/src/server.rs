@@ -1,5 +1,12 @@
 //! The server side: every request to an instrumented router runs in a
 //! SERVER span, in the caller's trace when the request carries one.
+//!
+//! A request that is not sampled skips OpenTelemetry entirely. The sampler
+//! decides before any span exists, from the caller's context; an unrecorded
+//! request then runs under a `tracing` subscriber with log lines only, so
+//! its spans cost what logging costs and nothing more, and its calls pass
+//! the decision on (`request.rs`). Without this, the OpenTelemetry layer did
+//! nearly all of a recorded span's work for every span it then threw away.
 
 use axum::{
     Router,
@@ -7,20 +14,29 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
-use tracing::{Instrument, field::Empty};
+use tracing::{Dispatch, Instrument, field::Empty, instrument::WithSubscriber};
 
-use opentelemetry::trace::TraceContextExt;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use crate::{
+    propagation,
+    request::{self, RequestTrace},
+    sampling::B3Sampler,
+    zipkin::trace_id_hex,
+};
 
-use crate::{propagation, zipkin::trace_id_hex};
-
-/// How the SERVER spans are made (from [`crate::TelemetryConfig`]).
-#[derive(Clone, Copy, Debug)]
+/// How requests are traced (from [`crate::TelemetryConfig`]).
+#[derive(Clone, Debug)]
 pub(crate) struct Tracing {
-    /// Off with `OTEL_SDK_DISABLED`: the span is only a context for log
+    /// `None` with `OTEL_SDK_DISABLED`: the span is only a context for log
     /// lines, and no trace headers are read.
-    pub enabled: bool,
+    pub enabled: Option<Enabled>,
     pub b3_join: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Enabled {
+    pub sampler: B3Sampler,
+    /// The subscriber without OpenTelemetry, for requests not recorded.
+    pub unrecorded: Dispatch,
 }
 
 pub(crate) fn instrument(routes: Router, tracing: Tracing) -> Router {
@@ -31,7 +47,40 @@ pub(crate) fn instrument(routes: Router, tracing: Tracing) -> Router {
 /// with tower-http's `TraceLayer`: the span's parent comes from our B3
 /// extraction, and one plain function shows the whole life of the span.
 async fn trace_request(State(tracing): State<Tracing>, request: Request, next: Next) -> Response {
-    let span = request_span(&request, tracing);
+    let Some(enabled) = tracing.enabled else {
+        let span = request_span(&request);
+        return serve_in(span, request, next).await;
+    };
+    let mut incoming = propagation::extract(request.headers(), tracing.b3_join);
+    match incoming.decide(&enabled.sampler) {
+        Some(trace_id) => {
+            let span = request_span(&request);
+            incoming.continue_in(&span);
+            span.record("trace_id", trace_id_hex(trace_id));
+            request::serve(
+                RequestTrace::Recorded(trace_id),
+                serve_in(span, request, next),
+            )
+            .await
+        }
+        None => {
+            let ids = incoming.unrecorded_ids();
+            let span = tracing::dispatcher::with_default(&enabled.unrecorded, || {
+                let span = request_span(&request);
+                if let Some((trace_id, _)) = ids {
+                    span.record("trace_id", trace_id_hex(trace_id));
+                }
+                span
+            });
+            let served =
+                request::serve(RequestTrace::Unrecorded(ids), serve_in(span, request, next));
+            served.with_subscriber(enabled.unrecorded).await
+        }
+    }
+}
+
+/// Serves `request` in `span`, records the outcome on it, and logs it.
+async fn serve_in(span: tracing::Span, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
 
@@ -53,8 +102,8 @@ async fn trace_request(State(tracing): State<Tracing>, request: Request, next: N
     response
 }
 
-/// The SERVER span of `request`, in the caller's trace when it sent one.
-pub(crate) fn request_span(request: &Request, tracing: Tracing) -> tracing::Span {
+/// The SERVER span of `request`, with its HTTP attributes.
+pub(crate) fn request_span(request: &Request) -> tracing::Span {
     let method = request.method();
     let route = request
         .extensions()
@@ -66,7 +115,7 @@ pub(crate) fn request_span(request: &Request, tracing: Tracing) -> tracing::Span
         Some(route) => format!("{method} {route}"),
         None => method.to_string(),
     };
-    let span = tracing::info_span!(
+    tracing::info_span!(
         "request",
         otel.name = name,
         otel.kind = "server",
@@ -77,22 +126,5 @@ pub(crate) fn request_span(request: &Request, tracing: Tracing) -> tracing::Span
         otel.status_code = Empty,
         otel.status_description = Empty,
         trace_id = Empty,
-    );
-    if tracing.enabled {
-        propagation::extract(request.headers(), tracing.b3_join).continue_in(&span);
-        if let Some(trace_id) = span.in_scope(current_trace_id) {
-            span.record("trace_id", trace_id);
-        }
-    }
-    span
-}
-
-/// The trace id of the current span, as Zipkin shows it, if there is one.
-pub fn current_trace_id() -> Option<String> {
-    let context = tracing::Span::current().context();
-    let span = context.span();
-    let span_context = span.span_context();
-    span_context
-        .is_valid()
-        .then(|| trace_id_hex(span_context.trace_id()))
+    )
 }

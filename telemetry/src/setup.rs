@@ -14,7 +14,7 @@ use opentelemetry_sdk::{
     Resource,
     trace::{SdkTracerProvider, SpanProcessor},
 };
-use tracing::Level;
+use tracing::{Dispatch, Level};
 use tracing_subscriber::{
     EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, registry::LookupSpan,
     util::SubscriberInitExt,
@@ -37,7 +37,7 @@ pub enum TelemetryError {
 pub struct Telemetry {
     /// `None` when telemetry is disabled (`OTEL_SDK_DISABLED=true`).
     provider: Option<SdkTracerProvider>,
-    b3_join: bool,
+    tracing: server::Tracing,
     /// How long the last upload may take.
     upload_timeout: Duration,
 }
@@ -54,7 +54,10 @@ impl Telemetry {
             tracing::info!("telemetry disabled (OTEL_SDK_DISABLED): no spans, no trace headers");
             return Ok(Self {
                 provider: None,
-                b3_join: config.b3_join,
+                tracing: server::Tracing {
+                    enabled: None,
+                    b3_join: config.b3_join,
+                },
                 upload_timeout: config.batch.upload_timeout,
             });
         }
@@ -65,9 +68,17 @@ impl Telemetry {
             .with(spans_layer(&provider))
             .with(log_lines())
             .try_init()?;
+        // Requests not recorded run under a subscriber without OpenTelemetry.
+        let unrecorded = Dispatch::new(tracing_subscriber::registry().with(log_lines()));
         Ok(Self {
             provider: Some(provider),
-            b3_join: config.b3_join,
+            tracing: server::Tracing {
+                enabled: Some(server::Enabled {
+                    sampler: config.sampler.build(),
+                    unrecorded,
+                }),
+                b3_join: config.b3_join,
+            },
             upload_timeout: config.batch.upload_timeout,
         })
     }
@@ -77,13 +88,7 @@ impl Telemetry {
     /// Routes added to the router afterwards, such as a health check, are
     /// not traced.
     pub fn instrument(&self, routes: Router) -> Router {
-        server::instrument(
-            routes,
-            server::Tracing {
-                enabled: self.provider.is_some(),
-                b3_join: self.b3_join,
-            },
-        )
+        server::instrument(routes, self.tracing.clone())
     }
 
     /// Exports the spans still queued, then stops the exporter. The
@@ -146,6 +151,7 @@ where
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
         .with_tracked_inactivity(false)
+        .with_context_activation(false)
         .with_location(false)
         .with_threads(false)
         .with_level(false)

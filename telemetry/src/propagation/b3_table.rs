@@ -21,8 +21,7 @@ pub struct Row {
     pub sender: &'static str,
     pub headers: Vec<(&'static str, String)>,
     pub recorded: bool,
-    /// The caller's trace id when the trace is continued; `None`: a new trace.
-    pub trace: Option<&'static str>,
+    pub trace: Trace,
     /// The SERVER span with join on (the default): its id when it is the
     /// caller's span id (`None`: an id of its own), and its parent.
     pub joined_id: Option<&'static str>,
@@ -33,6 +32,18 @@ pub struct Row {
     /// The decision sent downstream, next to the trace id, the CLIENT span's
     /// id and the SERVER span's id as parent.
     pub sends: Sends,
+}
+
+/// The trace a request is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trace {
+    /// The caller's, with this trace id.
+    Continued(&'static str),
+    /// A new one this service starts.
+    New,
+    /// None: not recorded, and no caller established ids, so calls carry
+    /// the decision alone (`X-B3-Sampled: 0`), as B3 allows.
+    Untraced,
 }
 
 /// The decision header of a call.
@@ -68,7 +79,7 @@ fn continued(
         sender,
         headers,
         recorded: sends != Sends::NotSampled,
-        trace: Some(trace),
+        trace: Trace::Continued(trace),
         joined_id: Some(SPAN),
         joined_parent: parent,
         own_parent: Some(SPAN),
@@ -77,13 +88,18 @@ fn continued(
     }
 }
 
-/// A new trace, root of its own, carrying `sends`.
+/// No caller ids: a new trace when recorded, none when not.
 fn new_trace(sender: &'static str, headers: Vec<(&'static str, String)>, sends: Sends) -> Row {
+    let recorded = sends != Sends::NotSampled;
     Row {
         sender,
         headers,
-        recorded: sends != Sends::NotSampled,
-        trace: None,
+        recorded,
+        trace: if recorded {
+            Trace::New
+        } else {
+            Trace::Untraced
+        },
         joined_id: None,
         joined_parent: None,
         own_parent: None,

@@ -6,9 +6,11 @@
 use std::sync::{Arc, Mutex};
 
 use axum::{
+    Router,
     body::Body,
     extract::Request,
     http::{HeaderMap, HeaderName, HeaderValue, Method},
+    routing::get,
 };
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::{
@@ -16,15 +18,16 @@ use opentelemetry_sdk::{
     trace::{SimpleSpanProcessor, SpanData, SpanExporter},
 };
 use reqwest::Url;
+use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-use super::b3_table::{self, OTHER_TRACE, PARENT, Row, SPAN, TRACE, TRACE_64};
+use super::b3_table::{self, OTHER_TRACE, PARENT, Row, SPAN, TRACE, TRACE_64, Trace};
 use crate::{
     TelemetryConfig,
     client::start_call,
     config::Env,
     propagation::is_debug,
-    server::{Tracing, request_span},
+    server::{Enabled, Tracing, instrument},
     setup::{spans_layer, tracer_provider},
 };
 
@@ -39,30 +42,46 @@ impl SpanExporter for Kept {
     }
 }
 
-/// Serves one request with `row`'s headers, calling out once inside it:
-/// the spans exported, and the headers of the call.
+/// Serves one request with `row`'s headers through the SERVER-span
+/// middleware, calling out once inside it: the spans exported, and the
+/// headers of the call.
 fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
     let kept = Kept::default();
     let config = TelemetryConfig::read(&Env::from_lookup(|_| None), "api_01").unwrap();
     let provider = tracer_provider(&config, SimpleSpanProcessor::new(kept.clone()));
     let subscriber = tracing_subscriber::registry().with(spans_layer(&provider));
-    let sent = tracing::subscriber::with_default(subscriber, || {
-        let mut request = Request::get("/").body(Body::empty()).unwrap();
-        for (name, value) in &row.headers {
-            request.headers_mut().append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        let tracing = Tracing {
-            enabled: true,
-            b3_join: join,
-        };
-        let server = request_span(&request, tracing);
-        let callee = Url::parse("http://api_02:5002/").unwrap();
-        server.in_scope(|| start_call(&Method::GET, &callee, "api_02").1)
+    let tracing = Tracing {
+        enabled: Some(Enabled {
+            sampler: config.sampler.build(),
+            unrecorded: tracing::Dispatch::new(tracing_subscriber::registry()),
+        }),
+        b3_join: join,
+    };
+    let sent = Arc::new(Mutex::new(HeaderMap::new()));
+    let call = sent.clone();
+    let routes = Router::new().route(
+        "/",
+        get(move || async move {
+            let callee = Url::parse("http://api_02:5002/").unwrap();
+            *call.lock().unwrap() = start_call(&Method::GET, &callee, "api_02").1;
+        }),
+    );
+    let app = instrument(routes, tracing);
+    let mut request = Request::get("/").body(Body::empty()).unwrap();
+    for (name, value) in &row.headers {
+        request.headers_mut().append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(app.oneshot(request)).unwrap();
     });
     let spans = kept.0.lock().unwrap().clone();
+    let sent = sent.lock().unwrap().clone();
     (spans, sent)
 }
 
@@ -78,14 +97,28 @@ fn span_id(text: &str) -> SpanId {
 fn check(row: &Row, join: bool) {
     let what = format!("{} {:?} (join {join})", row.sender, row.headers);
     let (spans, sent) = serve(row, join);
+    // The decision, and only it.
+    let (name, value) = row.sends.header();
+    assert_eq!(header(&sent, name), Some(value), "{what}: {sent:?}");
+    let other = if name == "x-b3-flags" {
+        "x-b3-sampled"
+    } else {
+        "x-b3-flags"
+    };
+    assert_eq!(header(&sent, other), None, "{what}: {sent:?}");
+    if row.trace == Trace::Untraced {
+        assert_eq!(sent.len(), 1, "{what}: the decision alone: {sent:?}");
+        assert!(spans.is_empty(), "{what}: nothing recorded: {spans:#?}");
+        return;
+    }
     let sent_trace = header(&sent, "x-b3-traceid").unwrap_or_else(|| panic!("{what}: {sent:?}"));
     let server_id = header(&sent, "x-b3-parentspanid").expect("the SERVER span is sent as parent");
     let client_id = header(&sent, "x-b3-spanid").expect("the CLIENT span is sent");
 
     // Trace: the caller's, or a new 128-bit one.
     match row.trace {
-        Some(trace) => assert_eq!(sent_trace, trace, "{what}"),
-        None => assert!(
+        Trace::Continued(trace) => assert_eq!(sent_trace, trace, "{what}"),
+        _ => assert!(
             sent_trace.len() == 32 && ![TRACE, TRACE_64, OTHER_TRACE].contains(&sent_trace),
             "{what}: a new trace, got {sent_trace}"
         ),
@@ -103,15 +136,6 @@ fn check(row: &Row, join: bool) {
         client_id, server_id,
         "{what}: the CLIENT span has an id of its own"
     );
-    // The decision, and only it.
-    let (name, value) = row.sends.header();
-    assert_eq!(header(&sent, name), Some(value), "{what}: {sent:?}");
-    let other = if name == "x-b3-flags" {
-        "x-b3-sampled"
-    } else {
-        "x-b3-flags"
-    };
-    assert_eq!(header(&sent, other), None, "{what}: {sent:?}");
 
     // Recorded or not; and when recorded, the spans Zipkin gets.
     if !row.recorded {

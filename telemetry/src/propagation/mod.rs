@@ -30,10 +30,13 @@ use axum::http::HeaderMap;
 use opentelemetry::{
     Context,
     propagation::TextMapPropagator,
-    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
+    trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 use opentelemetry_http::HeaderExtractor;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::{
+    propagation::TraceContextPropagator,
+    trace::{IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample},
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub use b3::{B3, Ids, Sampling};
@@ -52,8 +55,11 @@ pub struct CallerSampling(pub Sampling);
 #[must_use = "an incoming context does nothing until `continue_in` a span"]
 pub struct Incoming {
     parent: Context,
-    /// With join: the ids the SERVER span takes as its own.
-    joined: Option<(TraceId, SpanId)>,
+    /// The trace id the caller sent, B3 or W3C.
+    caller_trace_id: Option<TraceId>,
+    /// The ids the SERVER span takes as its own: the caller's, with join,
+    /// or new ones for a trace this service starts (see [`Incoming::decide`]).
+    own_ids: Option<(TraceId, SpanId)>,
 }
 
 /// Reads the caller's context from request headers: B3 first, then W3C.
@@ -61,10 +67,16 @@ pub struct Incoming {
 pub fn extract(headers: &HeaderMap, join: bool) -> Incoming {
     match B3::read(headers) {
         Some(b3) => Incoming::from_b3(b3, join),
-        None => Incoming {
-            parent: W3C.extract(&HeaderExtractor(headers)),
-            joined: None,
-        },
+        None => {
+            let parent = W3C.extract(&HeaderExtractor(headers));
+            let caller = parent.span().span_context().clone();
+            let caller_trace_id = caller.is_valid().then(|| caller.trace_id());
+            Incoming {
+                parent,
+                caller_trace_id,
+                own_ids: None,
+            }
+        }
     }
 }
 
@@ -75,7 +87,8 @@ impl Incoming {
         let Some(ids) = b3.ids else {
             return Self {
                 parent: caller,
-                joined: None,
+                caller_trace_id: None,
+                own_ids: None,
             };
         };
         let sampled = matches!(b3.sampling, Sampling::Accept | Sampling::Debug);
@@ -90,7 +103,8 @@ impl Incoming {
         if !join {
             return Self {
                 parent: caller.with_remote_span_context(remote_span(ids.span_id)),
-                joined: None,
+                caller_trace_id: Some(ids.trace_id),
+                own_ids: None,
             };
         }
         // Joined, the parent is the caller's parent; without one, the SERVER
@@ -101,8 +115,50 @@ impl Incoming {
         };
         Self {
             parent,
-            joined: Some((ids.trace_id, ids.span_id)),
+            caller_trace_id: Some(ids.trace_id),
+            own_ids: Some((ids.trace_id, ids.span_id)),
         }
+    }
+
+    /// Decides, before any span exists, whether this request is recorded:
+    /// `sampler` gets the caller's context, and the trace id the SERVER span
+    /// will have. A request that starts a trace gets its ids now, and its
+    /// span takes them if it is recorded. Returns the trace id when the
+    /// request is recorded.
+    pub(crate) fn decide(&mut self, sampler: &dyn ShouldSample) -> Option<TraceId> {
+        let trace_id = match self.caller_trace_id {
+            Some(trace_id) => trace_id,
+            None => {
+                let random = RandomIdGenerator::default();
+                let trace_id = random.new_trace_id();
+                self.own_ids = Some((trace_id, random.new_span_id()));
+                trace_id
+            }
+        };
+        let decision = sampler
+            .should_sample(
+                Some(&self.parent),
+                trace_id,
+                "request",
+                &SpanKind::Server,
+                &[],
+                &[],
+            )
+            .decision;
+        (decision == SamplingDecision::RecordAndSample).then_some(trace_id)
+    }
+
+    /// For a request that is not recorded: the trace id and the SERVER
+    /// span's id to pass on, when the caller established a trace. B3 says
+    /// to propagate identifiers once they exist, and that a decision alone
+    /// (`X-B3-Sampled: 0`) is valid when none do.
+    pub(crate) fn unrecorded_ids(&self) -> Option<(TraceId, SpanId)> {
+        let trace_id = self.caller_trace_id?;
+        let span_id = match self.own_ids {
+            Some((_, joined)) => joined,
+            None => RandomIdGenerator::default().new_span_id(),
+        };
+        Some((trace_id, span_id))
     }
 
     /// Makes `span` the continuation of the caller's trace. Call it before
@@ -111,9 +167,9 @@ impl Incoming {
     pub fn continue_in(self, span: &tracing::Span) {
         // An error here means telemetry is off for this span: nothing to do.
         let _ = span.set_parent(self.parent);
-        if let Some((trace_id, span_id)) = self.joined {
-            // Build the OpenTelemetry span now, while the caller's ids are
-            // the ones the id generator hands out.
+        if let Some((trace_id, span_id)) = self.own_ids {
+            // Build the OpenTelemetry span now, while these are the ids the
+            // id generator hands out.
             join::with_ids(trace_id, span_id, || drop(span.context()));
         }
     }

@@ -30,16 +30,19 @@ use opentelemetry_sdk::{
     trace::{Span, SpanData, SpanProcessor},
 };
 use reqwest::header::CONTENT_TYPE;
-use tokio::{sync::mpsc, task::JoinSet};
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinSet,
+};
 
-use super::{Losses, ZipkinSpan};
+use super::{Losses, write_spans};
 use crate::{config::BatchConfig, describe};
 
 /// Sends the spans of the service `service_name` to Zipkin's
 /// `POST /api/v2/spans` at `endpoint`.
 #[derive(Debug)]
 pub struct ZipkinProcessor {
-    queue: mpsc::Sender<SpanData>,
+    queue: Arc<Queue>,
     control: mpsc::UnboundedSender<Control>,
     worker: Mutex<Option<thread::JoinHandle<()>>>,
     losses: Arc<Losses>,
@@ -54,6 +57,40 @@ enum Control {
     Shutdown(SyncSender<()>),
 }
 
+/// Finished spans, waiting for the batch thread. A plain vector behind a
+/// lock, which the batch thread takes whole: a span costs the request path
+/// a push, and the batch thread wakes once a batch, not once a span.
+#[derive(Debug)]
+struct Queue {
+    spans: Mutex<Vec<SpanData>>,
+    max_queue_size: usize,
+    batch_size: usize,
+    /// Raised when a batch is full.
+    batch_full: Notify,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SpanData>> {
+        self.spans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Up to one batch of the oldest spans.
+    fn take_batch(&self) -> Vec<SpanData> {
+        let mut spans = self.lock();
+        if spans.len() <= self.batch_size {
+            std::mem::replace(&mut *spans, Vec::with_capacity(self.batch_size))
+        } else {
+            spans.drain(..self.batch_size).collect()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
 impl ZipkinProcessor {
     /// Starts the batch thread.
     pub fn start(
@@ -61,7 +98,13 @@ impl ZipkinProcessor {
         service_name: &str,
         config: BatchConfig,
     ) -> Result<Self, reqwest::Error> {
-        let (queue, spans) = mpsc::channel(config.max_queue_size.max(1));
+        let batch_size = config.max_export_batch_size.max(1);
+        let queue = Arc::new(Queue {
+            spans: Mutex::new(Vec::with_capacity(batch_size)),
+            max_queue_size: config.max_queue_size,
+            batch_size,
+            batch_full: Notify::new(),
+        });
         let (control, orders) = mpsc::unbounded_channel();
         let losses = Arc::new(Losses::default());
         let batch = Batch {
@@ -71,11 +114,12 @@ impl ZipkinProcessor {
             endpoint: endpoint.to_owned(),
             service_name: service_name.to_owned(),
             config,
+            queue: queue.clone(),
             losses: losses.clone(),
         };
         let worker = thread::Builder::new()
             .name("zipkin-batch".into())
-            .spawn(move || batch.run(spans, orders))
+            .spawn(move || batch.run(orders))
             .expect("the OS can start a thread");
         Ok(Self {
             queue,
@@ -110,8 +154,17 @@ impl SpanProcessor for ZipkinProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(span) {
+        let mut spans = self.queue.lock();
+        if spans.len() >= self.queue.max_queue_size {
+            drop(spans);
             self.losses.queue_full();
+            return;
+        }
+        spans.push(span);
+        let full = spans.len() == self.queue.batch_size;
+        drop(spans);
+        if full {
+            self.queue.batch_full.notify_one();
         }
     }
 
@@ -135,46 +188,37 @@ struct Batch {
     endpoint: String,
     service_name: String,
     config: BatchConfig,
+    queue: Arc<Queue>,
     losses: Arc<Losses>,
 }
 
 impl Batch {
-    /// The batch thread: collects spans into batches, uploads a batch when
-    /// it is full or when the schedule says so, reports losses on every
-    /// tick, and answers flushes and the shutdown.
-    fn run(
-        self,
-        mut spans: mpsc::Receiver<SpanData>,
-        mut orders: mpsc::UnboundedReceiver<Control>,
-    ) {
+    /// The batch thread: uploads a batch when it is full or when the
+    /// schedule says so, reports losses on every tick, and answers flushes
+    /// and the shutdown.
+    fn run(self, mut orders: mpsc::UnboundedReceiver<Control>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a runtime for the uploads");
         let this = Arc::new(self);
         runtime.block_on(async move {
-            let max = this.config.max_export_batch_size.max(1);
-            let mut batch = Vec::with_capacity(max);
+            let max_uploads = this.config.max_concurrent_uploads.max(1);
             let mut uploads = JoinSet::new();
             let mut tick = tokio::time::interval(this.config.schedule_delay);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                let slot_free = uploads.len() < this.config.max_concurrent_uploads.max(1);
-                let room = max - batch.len();
+                let slot_free = uploads.len() < max_uploads;
                 tokio::select! {
                     biased;
                     Some(order) = orders.recv() => {
-                        if matches!(order, Control::Shutdown(_)) {
-                            spans.close();
-                        }
-                        while let Ok(span) = spans.try_recv() {
-                            batch.push(span);
-                            if batch.len() == max {
-                                this.upload(std::mem::take(&mut batch), &mut uploads);
+                        // Everything queued goes now, all at once.
+                        loop {
+                            let batch = this.queue.take_batch();
+                            if batch.is_empty() {
+                                break;
                             }
-                        }
-                        if !batch.is_empty() {
-                            this.upload(std::mem::take(&mut batch), &mut uploads);
+                            this.upload(batch, &mut uploads);
                         }
                         while uploads.join_next().await.is_some() {}
                         match order {
@@ -189,21 +233,23 @@ impl Batch {
                         }
                     }
                     Some(_) = uploads.join_next(), if !uploads.is_empty() => {
-                        if batch.len() == max {
-                            this.upload(std::mem::take(&mut batch), &mut uploads);
+                        // A slot is free: a full batch that waited for it goes.
+                        if this.queue.len() >= this.queue.batch_size {
+                            this.upload(this.queue.take_batch(), &mut uploads);
                         }
                     }
-                    received = spans.recv_many(&mut batch, room), if room > 0 => {
-                        if received == 0 {
-                            return; // every sender is gone
-                        }
-                        if batch.len() == max && slot_free {
-                            this.upload(std::mem::take(&mut batch), &mut uploads);
+                    () = this.queue.batch_full.notified(), if slot_free => {
+                        let batch = this.queue.take_batch();
+                        if !batch.is_empty() {
+                            this.upload(batch, &mut uploads);
                         }
                     }
                     _ = tick.tick() => {
-                        if !batch.is_empty() && slot_free {
-                            this.upload(std::mem::take(&mut batch), &mut uploads);
+                        if slot_free {
+                            let batch = this.queue.take_batch();
+                            if !batch.is_empty() {
+                                this.upload(batch, &mut uploads);
+                            }
                         }
                         this.losses.report(false);
                     }
@@ -224,11 +270,9 @@ impl Batch {
     }
 
     async fn post(&self, batch: &[SpanData]) -> Result<(), String> {
-        let spans: Vec<ZipkinSpan> = batch
-            .iter()
-            .map(|span| ZipkinSpan::from_span_data(span, &self.service_name))
-            .collect();
-        let body = serde_json::to_vec(&spans).map_err(|error| error.to_string())?;
+        // About 600 bytes a span: one allocation for the whole body.
+        let mut body = Vec::with_capacity(640 * batch.len());
+        write_spans(batch, &self.service_name, &mut body);
         let response = self
             .http
             .post(&self.endpoint)

@@ -22,6 +22,6 @@ pub mod model;
 
 pub use batch::ZipkinProcessor;
 pub use losses::REPORT_PERIOD;
-pub use model::{ZipkinSpan, trace_id_hex};
+pub use model::{trace_id_hex, write_spans};
 
 use losses::Losses;
