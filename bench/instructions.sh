@@ -123,6 +123,9 @@ echo "building release binaries with symbols into $target_dir"
 RUSTFLAGS="${RUSTFLAGS:-} -Csymbol-mangling-version=v0" CARGO_PROFILE_RELEASE_STRIP=none \
     cargo build --release --quiet --target-dir "$target_dir" \
     -p api_01 -p api_02 -p api_03 -p test_collector
+RUSTFLAGS="${RUSTFLAGS:-} -Csymbol-mangling-version=v0" CARGO_PROFILE_RELEASE_STRIP=none \
+    cargo build --release --quiet --target-dir "$target_dir" \
+    -p telemetry --example span_cost --example zipkin_encodings
 
 # wait_healthy URL SECONDS
 wait_healthy() {
@@ -315,4 +318,36 @@ if [[ -n ${result[traced]:-} && -n ${result[disabled]:-} ]]; then
     awk -v t="$(total traced)" -v d="$(total disabled)" -v r="$REQUESTS" -v s="$SPANS_PER_REQUEST" 'BEGIN {
         printf "per span: (traced - disabled) / %d spans a request = %.0f instructions\n", s, (t - d) / r / s }'
 fi
+
+# Two references, each a program of its own under callgrind:
+# - span_cost: one span like the SERVER span, through tracing-opentelemetry
+#   and the SDK into a processor that drops it, against the same span with
+#   the registry alone. Run for N and 2N spans: the difference over N is one
+#   span's cost, start-up excluded. The floor of a traced span, before any
+#   export or anything of ours.
+# - zipkin_encodings: the same 128 demo-shaped spans written as Zipkin JSON
+#   (the exporter's) and as proto3 (Zipkin's other encoding), 100 times.
+instructions_of() { # OUT-FILE COMMAND...: the run's total instructions
+    local out=$1
+    shift
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1
+    awk '/^totals:/ {print $2}' "$out"
+}
+span_cost() { # SETTING: instructions per span
+    local one two
+    one=$(instructions_of "$work_dir/span.$1.1" "$target_dir/release/examples/span_cost" "$1" 10000)
+    two=$(instructions_of "$work_dir/span.$1.2" "$target_dir/release/examples/span_cost" "$1" 20000)
+    echo $(((two - one) / 10000))
+}
+plain=$(span_cost plain)
+traced=$(span_cost traced)
+echo
+echo "one span, created, entered, recorded, closed: $plain instructions with the registry alone,"
+echo "$traced through tracing-opentelemetry and the SDK (sampled, no export): $((traced - plain)) more"
+valgrind --tool=callgrind --callgrind-out-file="$work_dir/encodings" \
+    "$target_dir/release/examples/zipkin_encodings" >/dev/null 2>&1
+callgrind_annotate --inclusive=yes "$work_dir/encodings" 2>/dev/null | awk '
+    /zipkin_encodings::encode_json / { gsub(",", "", $1); json = $1 }
+    /zipkin_encodings::encode_proto / { gsub(",", "", $1); proto = $1 }
+    END { printf "writing a span for Zipkin: %.0f instructions as JSON, %.0f as proto3\n", json / 12800, proto / 12800 }'
 echo "took $((SECONDS - started)) s, build included"

@@ -24,8 +24,8 @@ use crate::{describe, propagation, request};
 pub async fn send(request: RequestBuilder, peer_service: &str) -> reqwest::Result<Response> {
     let (client, request) = request.build_split();
     let mut request = request?;
-    let (span, headers) = start_call(request.method(), request.url(), peer_service);
-    request.headers_mut().extend(headers);
+    let (method, url) = (request.method().clone(), request.url().clone());
+    let span = start_call(&method, &url, peer_service, request.headers_mut());
     let outcome = client.execute(request).instrument(span.clone()).await;
     match &outcome {
         Ok(response) => {
@@ -55,19 +55,20 @@ fn fail(span: &tracing::Span, error_type: &str, message: &str) {
     span.record("error.type", error_type);
 }
 
-/// Starts the CLIENT span of a call, a child of the current span, and gives
-/// it with the headers that carry its context to the callee.
+/// Starts the CLIENT span of a call, a child of the current span, and
+/// writes the headers that carry its context to the callee into `headers`.
 pub(crate) fn start_call(
     method: &Method,
     url: &Url,
     peer_service: &str,
-) -> (tracing::Span, HeaderMap) {
+    headers: &mut HeaderMap,
+) -> tracing::Span {
     let span = tracing::info_span!(
         "call",
-        otel.name = %method,
+        otel.name = method.as_str(),
         otel.kind = "client",
-        http.request.method = %method,
-        url.full = %url,
+        http.request.method = method.as_str(),
+        url.full = url.as_str(),
         server.address = url.host_str(),
         server.port = url.port_or_known_default(),
         peer.service = peer_service,
@@ -76,9 +77,8 @@ pub(crate) fn start_call(
         otel.status_description = Empty,
         error.type = Empty,
     );
-    let mut headers = HeaderMap::new();
     match request::unrecorded_call() {
-        Some(b3) => b3.write(&mut headers),
+        Some(b3) => b3.write(headers),
         None => {
             // The current span (the SERVER span, usually; the CLIENT span is
             // not entered yet) is its parent: B3 sends it as X-B3-ParentSpanId.
@@ -87,9 +87,9 @@ pub(crate) fn start_call(
             propagation::inject(
                 span.context().span().span_context(),
                 parent_span_id,
-                &mut headers,
+                headers,
             );
         }
     }
-    (span, headers)
+    span
 }

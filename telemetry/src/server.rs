@@ -119,7 +119,7 @@ pub(crate) fn request_span(request: &Request) -> tracing::Span {
         "request",
         otel.name = name,
         otel.kind = "server",
-        http.request.method = %method,
+        http.request.method = method.as_str(),
         http.route = route,
         url.path = request.uri().path(),
         http.response.status_code = Empty,

@@ -181,7 +181,7 @@ fn parse_sampled(value: &str) -> Option<Sampling> {
 /// 16 or 32 lower-hex digits, not all zero.
 fn parse_trace_id(text: &str) -> Option<TraceId> {
     let id = match text.len() {
-        16 | 32 if is_lower_hex(text) => u128::from_str_radix(text, 16).ok()?,
+        16 | 32 => parse_hex(text.as_bytes())?,
         _ => return None,
     };
     (id != 0).then(|| TraceId::from(id))
@@ -190,30 +190,46 @@ fn parse_trace_id(text: &str) -> Option<TraceId> {
 /// 16 lower-hex digits, not all zero.
 fn parse_span_id(text: &str) -> Option<SpanId> {
     let id = match text.len() {
-        16 if is_lower_hex(text) => u64::from_str_radix(text, 16).ok()?,
+        16 => parse_hex(text.as_bytes())? as u64,
         _ => return None,
     };
     (id != 0).then(|| SpanId::from(id))
 }
 
-fn is_lower_hex(text: &str) -> bool {
-    text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// Lower-hex digits (at most 32) as a number; `None` for any other byte.
+/// By hand: `from_str_radix` cost several times as much, on every request.
+fn parse_hex(digits: &[u8]) -> Option<u128> {
+    digits.iter().try_fold(0u128, |id, &digit| {
+        let value = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            _ => return None,
+        };
+        Some(id << 4 | u128::from(value))
+    })
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// The last `len` hex digits of `id`, as a header value.
+fn hex_value(id: u128, len: usize) -> HeaderValue {
+    let mut digits = [0u8; 32];
+    for (i, digit) in digits[..len].iter_mut().enumerate() {
+        let shift = 4 * (len - 1 - i);
+        *digit = HEX_DIGITS[((id >> shift) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&digits[..len]).expect("hex digits are a valid header value")
 }
 
 /// A trace id as it came: 16 digits when it fits in 64 bits (py_zipkin's
 /// ids), 32 otherwise.
 fn trace_id_value(trace_id: TraceId) -> HeaderValue {
     let id = u128::from_be_bytes(trace_id.to_bytes());
-    let text = if id >> 64 == 0 {
-        format!("{id:016x}")
-    } else {
-        format!("{id:032x}")
-    };
-    HeaderValue::try_from(text).expect("hex digits are a valid header value")
+    hex_value(id, if id >> 64 == 0 { 16 } else { 32 })
 }
 
 fn span_id_value(span_id: SpanId) -> HeaderValue {
-    HeaderValue::try_from(format!("{span_id:016x}")).expect("hex digits are a valid header value")
+    hex_value(u128::from(u64::from_be_bytes(span_id.to_bytes())), 16)
 }
 
 #[cfg(test)]

@@ -63,7 +63,9 @@ fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
         "/",
         get(move || async move {
             let callee = Url::parse("http://api_02:5002/").unwrap();
-            *call.lock().unwrap() = start_call(&Method::GET, &callee, "api_02").1;
+            let mut headers = HeaderMap::new();
+            start_call(&Method::GET, &callee, "api_02", &mut headers);
+            *call.lock().unwrap() = headers;
         }),
     );
     let app = instrument(routes, tracing);

@@ -163,38 +163,55 @@ fn push_u64(out: &mut Vec<u8>, number: u64) {
 /// escaped, everything else (UTF-8 included) as it is.
 fn push_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
-    let bytes = text.as_bytes();
-    let mut clean = 0;
-    for (i, &byte) in bytes.iter().enumerate() {
-        if byte >= 0x20 && byte != b'"' && byte != b'\\' {
-            continue;
-        }
-        out.extend_from_slice(&bytes[clean..i]);
+    let mut rest = text.as_bytes();
+    // Most text needs no escape at all: find the next byte that does.
+    while let Some(at) = rest.iter().position(|&byte| ESCAPED[usize::from(byte)]) {
+        out.extend_from_slice(&rest[..at]);
+        let byte = rest[at];
         match byte {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            _ => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX_DIGITS[usize::from(byte >> 4)]);
-                out.push(HEX_DIGITS[usize::from(byte & 0xf)]);
-            }
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX_DIGITS[usize::from(byte >> 4)],
+                HEX_DIGITS[usize::from(byte & 0xf)],
+            ]),
         }
-        clean = i + 1;
+        rest = &rest[at + 1..];
     }
-    out.extend_from_slice(&bytes[clean..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
+/// The bytes JSON text must escape: control characters, quote, backslash.
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// `bytes` (an id, 8 or 16 bytes) as lower-hex digits.
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    for byte in bytes {
-        out.push(HEX_DIGITS[usize::from(byte >> 4)]);
-        out.push(HEX_DIGITS[usize::from(byte & 0xf)]);
+    let mut digits = [0u8; 32];
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
     }
+    out.extend_from_slice(&digits[..2 * bytes.len()]);
 }
 
 /// A trace id as Zipkin shows it: 16 digits when the id fits in 64 bits

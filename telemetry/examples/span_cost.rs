@@ -1,0 +1,97 @@
+//! What one span costs in the layers this project builds on, with nothing of
+//! ours around it: a `tracing` span like the demo's SERVER span, created,
+//! entered, given its status, exited and closed, first with only the
+//! registry, then through the `tracing-opentelemetry` layer (set up as the
+//! telemetry crate does) and the OpenTelemetry SDK, sampled, ending in a
+//! processor that drops it. The difference is the floor of a traced span
+//! before any export. `bench/run.sh --instructions` runs each setting under
+//! callgrind for two counts of spans: the difference over the difference in
+//! spans is the cost of one span, start-up excluded. Run with no argument,
+//! it prints nanoseconds per span instead (noisy on a shared machine).
+
+use std::{hint::black_box, time::Instant};
+
+use opentelemetry::{Context, trace::TracerProvider as _};
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    trace::{SdkTracerProvider, Span, SpanData, SpanProcessor},
+};
+use tracing::field::Empty;
+use tracing_subscriber::layer::SubscriberExt;
+
+const SPANS: u32 = 10_000;
+
+/// Takes every finished span, and drops it.
+#[derive(Debug)]
+struct Drop;
+
+impl SpanProcessor for Drop {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+    fn on_end(&self, span: SpanData) {
+        black_box(span);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+#[inline(never)]
+fn one_span() {
+    let span = tracing::info_span!(
+        "request",
+        otel.name = "GET /",
+        otel.kind = "server",
+        http.request.method = "GET",
+        http.route = "/",
+        url.path = "/",
+        http.response.status_code = Empty,
+    );
+    let _entered = span.enter();
+    span.record("http.response.status_code", 200u16);
+}
+
+fn main() {
+    // `span_cost [plain|traced COUNT]`: one setting only, for callgrind;
+    // with no argument, both, timed.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [setting, count] => {
+            let count = count.parse().expect("a count of spans");
+            run(setting == "traced", count);
+        }
+        _ => {
+            let plain = run(false, SPANS);
+            let traced = run(true, SPANS);
+            println!(
+                "{SPANS} spans: {plain} ns each with the registry only, {traced} ns through \
+                 tracing-opentelemetry and the SDK"
+            );
+        }
+    }
+}
+
+/// Makes `count` spans, with or without OpenTelemetry; nanoseconds a span.
+fn run(traced: bool, count: u32) -> u128 {
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(Drop)
+        .build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("span_cost"))
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_location(false)
+        .with_threads(false)
+        .with_level(false)
+        .with_target(false);
+    let subscriber = tracing_subscriber::registry().with(traced.then_some(layer));
+    let started = Instant::now();
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..count {
+            one_span();
+        }
+    });
+    started.elapsed().as_nanos() / u128::from(count)
+}
