@@ -172,6 +172,25 @@ impl Service {
         );
     }
 
+    /// What the service said of its spans as it stopped: exported, dropped
+    /// for a full queue, lost in failed uploads. `None` before it has
+    /// stopped (or with telemetry off).
+    pub fn span_account(&self) -> Option<[u64; 3]> {
+        let logs = self.logs();
+        let line = logs
+            .iter()
+            .find(|line| line.contains("span export stopped"))?;
+        let field = |name: &str| -> u64 {
+            let value = line.split(&format!("{name}=")).nth(1).expect("the field");
+            value.split_whitespace().next().unwrap().parse().unwrap()
+        };
+        Some([
+            field("spans_exported"),
+            field("spans_dropped_total"),
+            field("spans_lost_total"),
+        ])
+    }
+
     /// Sends SIGTERM, as `docker stop` does.
     pub fn sigterm(&self) {
         let sent = Command::new("kill")

@@ -150,6 +150,20 @@ async fn one_whole_trace(join: bool) {
         "calls overlap: {clients:#?}"
     );
 
+    // Each service accounts for every span it made: all exported, and
+    // exactly the ones Zipkin got.
+    for service in stack.services() {
+        let exported = spans
+            .iter()
+            .filter(|span| e2e::service(span) == service.name)
+            .count();
+        assert_eq!(
+            service.span_account(),
+            Some([exported as u64, 0, 0]),
+            "{}",
+            service.name
+        );
+    }
     // Log lines of the request carry its trace id (the services have
     // stopped: their logs are complete).
     for service in stack.services() {

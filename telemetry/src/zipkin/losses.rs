@@ -30,6 +30,8 @@ pub(crate) struct Losses {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Spans Zipkin accepted.
+    exported: u64,
     uploads: Tally,
     queue: Tally,
     /// Whether the last upload failed, to say when uploads work again.
@@ -73,14 +75,16 @@ impl Losses {
     pub(crate) fn upload(&self, outcome: Result<(), String>, spans: usize) {
         let mut state = self.lock();
         match outcome {
-            Ok(()) if state.failing => {
-                state.failing = false;
-                tracing::info!(
-                    spans_lost_total = state.uploads.total,
-                    "span export to Zipkin works again"
-                );
+            Ok(()) => {
+                state.exported += spans as u64;
+                if state.failing {
+                    state.failing = false;
+                    tracing::info!(
+                        spans_lost_total = state.uploads.total,
+                        "span export to Zipkin works again"
+                    );
+                }
             }
-            Ok(()) => {}
             Err(error) => {
                 tracing::debug!(%error, spans_lost = spans, "span upload failed");
                 state.failing = true;
@@ -108,6 +112,16 @@ impl Losses {
         }
         if force && let Some((lost, total)) = state.uploads.due(true) {
             warn_upload_failed("the last uploads failed", lost, total);
+        }
+        if force {
+            // At shutdown, the whole account: every span that ended
+            // sampled is in exactly one of these.
+            tracing::info!(
+                spans_exported = state.exported,
+                spans_dropped_total = state.queue.total,
+                spans_lost_total = state.uploads.total,
+                "span export stopped"
+            );
         }
     }
 
