@@ -42,3 +42,35 @@ async fn requests_in_flight_complete_and_their_spans_are_flushed() {
         "{spans:#?}"
     );
 }
+
+/// A caller that gives up mid-request (the connection closes, the handler
+/// is dropped half-way) leaves nothing behind in a service that traces or
+/// not: no span left open, no panic when it stops. (Running unrecorded
+/// requests under a second subscriber once broke exactly here: spans
+/// entered as a dropped request unwound were closed in the wrong registry.)
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_requests_leave_nothing_behind() {
+    for sampler in ["always_off", "always_on"] {
+        let mut stack = Stack::start(&[("OTEL_TRACES_SAMPLER", sampler)]).await;
+        let impatient = reqwest::Client::builder()
+            .timeout(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let url = format!("{}/?slow=api_03&delay_ms=2000", stack.api_01.url);
+        for _ in 0..5 {
+            assert!(
+                impatient.get(&url).send().await.is_err(),
+                "the caller gives up"
+            );
+        }
+        for service in stack.services() {
+            let exit = service.terminate(EXIT_LIMIT).await;
+            let logs = service.logs();
+            assert!(
+                exit.success() && !logs.iter().any(|line| line.contains("panicked")),
+                "{} with {sampler}: {exit}: {logs:#?}",
+                service.name
+            );
+        }
+    }
+}

@@ -4,8 +4,8 @@
 //!
 //! Why not read all this from the current span's OpenTelemetry context: a
 //! request that is not recorded has none (it skips OpenTelemetry entirely,
-//! see `server.rs`), and reading it costs more than the request's own
-//! bookkeeping. The middleware knows it all before the handler runs, and
+//! see `server.rs`: the OpenTelemetry layer's filter asks [`unrecorded`]),
+//! and reading it costs more than the request's own bookkeeping. The middleware knows it all before the handler runs, and
 //! keeps it in a task-local for the request's task.
 
 use std::future::Future;
@@ -36,6 +36,13 @@ pub(crate) enum RequestTrace {
 /// Runs `request` (the rest of a request's handling) as `trace`.
 pub(crate) async fn serve<F: Future>(trace: RequestTrace, request: F) -> F::Output {
     REQUEST.scope(trace, request).await
+}
+
+/// True inside a request the sampler left out.
+pub(crate) fn unrecorded() -> bool {
+    REQUEST
+        .try_with(|trace| matches!(trace, RequestTrace::Unrecorded(_)))
+        .unwrap_or(false)
 }
 
 /// The B3 context a call carries from inside a request that is not

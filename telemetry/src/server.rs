@@ -2,11 +2,12 @@
 //! SERVER span, in the caller's trace when the request carries one.
 //!
 //! A request that is not sampled skips OpenTelemetry entirely. The sampler
-//! decides before any span exists, from the caller's context; an unrecorded
-//! request then runs under a `tracing` subscriber with log lines only, so
-//! its spans cost what logging costs and nothing more, and its calls pass
-//! the decision on (`request.rs`). Without this, the OpenTelemetry layer did
-//! nearly all of a recorded span's work for every span it then threw away.
+//! decides before any span exists, from the caller's context; the
+//! OpenTelemetry layer's filter then passes none of the request's spans
+//! (`request::unrecorded`), so they cost what logging costs, and its calls
+//! pass the decision on (`request.rs`). Without this, the OpenTelemetry
+//! layer did nearly all of a recorded span's work for every span it then
+//! threw away.
 
 use axum::{
     Router,
@@ -14,7 +15,7 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
-use tracing::{Dispatch, Instrument, field::Empty, instrument::WithSubscriber};
+use tracing::{Instrument, field::Empty};
 
 use crate::{
     propagation,
@@ -35,8 +36,6 @@ pub(crate) struct Tracing {
 #[derive(Clone, Debug)]
 pub(crate) struct Enabled {
     pub sampler: B3Sampler,
-    /// The subscriber without OpenTelemetry, for requests not recorded.
-    pub unrecorded: Dispatch,
 }
 
 pub(crate) fn instrument(routes: Router, tracing: Tracing) -> Router {
@@ -52,31 +51,27 @@ async fn trace_request(State(tracing): State<Tracing>, request: Request, next: N
         return serve_in(span, request, next).await;
     };
     let mut incoming = propagation::extract(request.headers(), tracing.b3_join);
-    match incoming.decide(&enabled.sampler) {
-        Some(trace_id) => {
-            let span = request_span(&request);
-            incoming.continue_in(&span);
-            span.record("trace_id", trace_id_hex(trace_id));
-            request::serve(
-                RequestTrace::Recorded(trace_id),
-                serve_in(span, request, next),
-            )
-            .await
+    let trace = match incoming.decide(&enabled.sampler) {
+        Some(trace_id) => RequestTrace::Recorded(trace_id),
+        None => RequestTrace::Unrecorded(incoming.unrecorded_ids()),
+    };
+    // Inside the request's scope from the start, so that the OpenTelemetry
+    // layer already skips the SERVER span of a request left out.
+    request::serve(trace, async move {
+        let span = request_span(&request);
+        match trace {
+            RequestTrace::Recorded(trace_id) => {
+                incoming.continue_in(&span);
+                span.record("trace_id", trace_id_hex(trace_id));
+            }
+            RequestTrace::Unrecorded(Some((trace_id, _))) => {
+                span.record("trace_id", trace_id_hex(trace_id));
+            }
+            RequestTrace::Unrecorded(None) => {}
         }
-        None => {
-            let ids = incoming.unrecorded_ids();
-            let span = tracing::dispatcher::with_default(&enabled.unrecorded, || {
-                let span = request_span(&request);
-                if let Some((trace_id, _)) = ids {
-                    span.record("trace_id", trace_id_hex(trace_id));
-                }
-                span
-            });
-            let served =
-                request::serve(RequestTrace::Unrecorded(ids), serve_in(span, request, next));
-            served.with_subscriber(enabled.unrecorded).await
-        }
-    }
+        serve_in(span, request, next).await
+    })
+    .await
 }
 
 /// Serves `request` in `span`, records the outcome on it, and logs it.

@@ -14,9 +14,9 @@ use opentelemetry_sdk::{
     Resource,
     trace::{SdkTracerProvider, SpanProcessor},
 };
-use tracing::{Dispatch, Level};
+use tracing::{Level, subscriber::Interest};
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, registry::LookupSpan,
+    EnvFilter, Layer, filter::DynFilterFn, layer::SubscriberExt, registry::LookupSpan,
     util::SubscriberInitExt,
 };
 
@@ -68,14 +68,11 @@ impl Telemetry {
             .with(spans_layer(&provider))
             .with(log_lines())
             .try_init()?;
-        // Requests not recorded run under a subscriber without OpenTelemetry.
-        let unrecorded = Dispatch::new(tracing_subscriber::registry().with(log_lines()));
         Ok(Self {
             provider: Some(provider),
             tracing: server::Tracing {
                 enabled: Some(server::Enabled {
                     sampler: config.sampler.build(),
-                    unrecorded,
                 }),
                 b3_join: config.b3_join,
             },
@@ -147,7 +144,18 @@ where
 {
     // Only INFO spans become OpenTelemetry spans, so the libraries' debug
     // spans never reach Zipkin, whatever `RUST_LOG` says; only warnings
-    // and errors become span annotations, not every access-log line.
+    // and errors become span annotations, not every access-log line. And
+    // nothing of a request the sampler left out (see `server.rs`).
+    let zipkin_only =
+        DynFilterFn::new(|metadata, _| wanted(metadata) && !crate::request::unrecorded())
+            // The level is known per call site: decided once, not at every span.
+            .with_callsite_filter(|metadata| {
+                if wanted(metadata) {
+                    Interest::sometimes()
+                } else {
+                    Interest::never()
+                }
+            });
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
         .with_tracked_inactivity(false)
@@ -156,12 +164,15 @@ where
         .with_threads(false)
         .with_level(false)
         .with_target(false)
-        .with_filter(filter_fn(|metadata| {
-            let wanted = if metadata.is_span() {
-                Level::INFO
-            } else {
-                Level::WARN
-            };
-            *metadata.level() <= wanted
-        }))
+        .with_filter(zipkin_only)
+}
+
+/// INFO spans and WARN events, at least.
+fn wanted(metadata: &tracing::Metadata<'_>) -> bool {
+    let level = if metadata.is_span() {
+        Level::INFO
+    } else {
+        Level::WARN
+    };
+    *metadata.level() <= level
 }

@@ -53,7 +53,6 @@ fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
     let tracing = Tracing {
         enabled: Some(Enabled {
             sampler: config.sampler.build(),
-            unrecorded: tracing::Dispatch::new(tracing_subscriber::registry()),
         }),
         b3_join: join,
     };
