@@ -209,8 +209,14 @@ cp /usr/local/share/ca-certificates/*.crt "$work/ca/" 2>/dev/null || true
 
 phase "docker-compose up --build"
 export DOCKER_BUILDKIT=0 # the classic builder's log says which steps came from cache
-compose up --build -d 2>&1 | tee "$work/build.log" | grep -E '^(Step|Successfully tagged|Creating|Building)' || true
-[[ ${PIPESTATUS[0]} -eq 0 ]] || { tail -40 "$work/build.log"; exit 1; }
+# The whole log to a file, the steps on screen; a failed build stops here
+# with its end (`|| true` on a pipe would hide the build's own status).
+if ! compose up --build -d >"$work/build.log" 2>&1; then
+    grep -E '^(Step|Successfully tagged|Creating|Building)' "$work/build.log" || true
+    tail -40 "$work/build.log"
+    exit 1
+fi
+grep -E '^(Step|Successfully tagged|Creating|Building)' "$work/build.log" || true
 
 phase "wait until every service is healthy"
 healthy() {
