@@ -59,11 +59,6 @@ pub fn spans_of<'a>(spans: &'a [Value], service_name: &str, span_kind: &str) -> 
         .collect()
 }
 
-/// The span whose id is `id`.
-pub fn by_id<'a>(spans: &'a [Value], id: &str) -> Option<&'a Value> {
-    spans.iter().find(|span| span["id"] == id)
-}
-
 fn is_lower_hex(text: &str, lengths: &[usize]) -> bool {
     lengths.contains(&text.len())
         && text

@@ -27,15 +27,11 @@ use crate::{
 /// How requests are traced (from [`crate::TelemetryConfig`]).
 #[derive(Clone, Debug)]
 pub(crate) struct Tracing {
-    /// `None` with `OTEL_SDK_DISABLED`: the span is only a context for log
-    /// lines, and no trace headers are read.
-    pub enabled: Option<Enabled>,
+    /// The sampler that decides each request; `None` with
+    /// `OTEL_SDK_DISABLED`: the span is only a context for log lines, and no
+    /// trace headers are read.
+    pub sampler: Option<B3Sampler>,
     pub b3_join: bool,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Enabled {
-    pub sampler: B3Sampler,
 }
 
 pub(crate) fn instrument(routes: Router, tracing: Tracing) -> Router {
@@ -46,12 +42,12 @@ pub(crate) fn instrument(routes: Router, tracing: Tracing) -> Router {
 /// with tower-http's `TraceLayer`: the span's parent comes from our B3
 /// extraction, and one plain function shows the whole life of the span.
 async fn trace_request(State(tracing): State<Tracing>, request: Request, next: Next) -> Response {
-    let Some(enabled) = tracing.enabled else {
+    let Some(sampler) = tracing.sampler else {
         let span = request_span(&request);
         return serve_in(span, request, next).await;
     };
     let mut incoming = propagation::extract(request.headers(), tracing.b3_join);
-    let trace = match incoming.decide(&enabled.sampler) {
+    let trace = match incoming.decide(&sampler) {
         Some(trace_id) => RequestTrace::Recorded(trace_id),
         None => RequestTrace::Unrecorded(incoming.unrecorded_ids()),
     };

@@ -55,7 +55,7 @@ impl Telemetry {
             return Ok(Self {
                 provider: None,
                 tracing: server::Tracing {
-                    enabled: None,
+                    sampler: None,
                     b3_join: config.b3_join,
                 },
                 upload_timeout: config.batch.upload_timeout,
@@ -71,9 +71,7 @@ impl Telemetry {
         Ok(Self {
             provider: Some(provider),
             tracing: server::Tracing {
-                enabled: Some(server::Enabled {
-                    sampler: config.sampler.build(),
-                }),
+                sampler: Some(config.sampler.build()),
                 b3_join: config.b3_join,
             },
             upload_timeout: config.batch.upload_timeout,

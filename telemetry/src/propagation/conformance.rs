@@ -27,7 +27,7 @@ use crate::{
     client::start_call,
     config::Env,
     propagation::is_debug,
-    server::{Enabled, Tracing, instrument},
+    server::{Tracing, instrument},
     setup::{spans_layer, tracer_provider},
 };
 
@@ -51,9 +51,7 @@ fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
     let provider = tracer_provider(&config, SimpleSpanProcessor::new(kept.clone()));
     let subscriber = tracing_subscriber::registry().with(spans_layer(&provider));
     let tracing = Tracing {
-        enabled: Some(Enabled {
-            sampler: config.sampler.build(),
-        }),
+        sampler: Some(config.sampler.build()),
         b3_join: join,
     };
     let sent = Arc::new(Mutex::new(HeaderMap::new()));
