@@ -25,17 +25,9 @@ impl Downstream {
         url_var: &'static str,
         default_url: &str,
     ) -> Result<Self, ConfigError> {
-        let url = Env::process()
-            .text(url_var)
-            .unwrap_or_else(|| default_url.to_owned());
-        let parsed = Url::parse(&url).map_err(|error| ConfigError {
-            name: url_var,
-            value: url.clone(),
-            reason: error.to_string(),
-        })?;
         Ok(Self {
             service: service.to_owned(),
-            url: parsed,
+            url: Env::process().parse_or(url_var, default_url)?,
         })
     }
 }

@@ -2,8 +2,8 @@
 //! with defaults that work on localhost.
 //!
 //! `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_ZIPKIN_ENDPOINT`,
-//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` and `OTEL_SDK_DISABLED`
-//! (and `OTEL_BSP_*`, which the SDK reads itself), so what a reader learns
+//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED` and
+//! `OTEL_BSP_*` (for our own span batch), so what a reader learns
 //! here carries over to any OpenTelemetry SDK; plus `B3_JOIN`, for which
 //! OpenTelemetry has no name. A value that is set but invalid is an error
 //! that names the variable: a typo silently ignored teaches the wrong thing.
@@ -59,13 +59,33 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     {
         match self.text(name) {
             None => Ok(default),
-            Some(value) => value.parse().map_err(|error: T::Err| ConfigError {
-                name,
-                reason: error.to_string(),
-                value,
-            }),
+            Some(value) => parse_value(name, value),
         }
     }
+
+    /// The variable `name` parsed as a `T`, or `default` parsed when it is
+    /// unset; either way, an error names the variable.
+    pub fn parse_or<T>(&self, name: &'static str, default: &str) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.text(name).unwrap_or_else(|| default.to_owned());
+        parse_value(name, value)
+    }
+}
+
+/// `value`, the value of the variable `name`, parsed as a `T`.
+fn parse_value<T>(name: &'static str, value: String) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|error: T::Err| ConfigError {
+        name,
+        reason: error.to_string(),
+        value,
+    })
 }
 
 /// What [`crate::Telemetry::init`] needs.
@@ -304,6 +324,14 @@ mod tests {
         assert!(sampler("sometimes", None).is_err());
         assert!(sampler("traceidratio", Some("half")).is_err());
         assert!(sampler("traceidratio", Some("1.5")).is_err());
+    }
+
+    #[test]
+    fn a_default_text_is_parsed_like_the_variable() {
+        let env = Env::from_lookup(|name| (name == "PORT").then(|| "fifty".to_owned()));
+        assert_eq!(env.parse_or::<u16>("WORKERS", "7").unwrap(), 7);
+        let error = env.parse_or::<u16>("PORT", "7").unwrap_err();
+        assert_eq!((error.name, error.value.as_str()), ("PORT", "fifty"));
     }
 
     #[test]
