@@ -5,8 +5,9 @@
 //! Why not read all this from the current span's OpenTelemetry context: a
 //! request that is not recorded has none (it skips OpenTelemetry entirely,
 //! see `server.rs`: the OpenTelemetry layer's filter asks [`unrecorded`]),
-//! and reading it costs more than the request's own bookkeeping. The middleware knows it all before the handler runs, and
-//! keeps it in a task-local for the request's task.
+//! and reading it costs more than the request's own bookkeeping. The
+//! middleware knows it all before the handler runs, and keeps it in a
+//! task-local for the request's task.
 
 use std::future::Future;
 

@@ -213,13 +213,7 @@ impl Batch {
                     biased;
                     Some(order) = orders.recv() => {
                         // Everything queued goes now, all at once.
-                        loop {
-                            let batch = this.queue.take_batch();
-                            if batch.is_empty() {
-                                break;
-                            }
-                            this.upload(batch, &mut uploads);
-                        }
+                        while this.upload_queued(&mut uploads) {}
                         while uploads.join_next().await.is_some() {}
                         match order {
                             Control::Flush(done) => {
@@ -235,21 +229,15 @@ impl Batch {
                     Some(_) = uploads.join_next(), if !uploads.is_empty() => {
                         // A slot is free: a full batch that waited for it goes.
                         if this.queue.len() >= this.queue.batch_size {
-                            this.upload(this.queue.take_batch(), &mut uploads);
+                            this.upload_queued(&mut uploads);
                         }
                     }
                     () = this.queue.batch_full.notified(), if slot_free => {
-                        let batch = this.queue.take_batch();
-                        if !batch.is_empty() {
-                            this.upload(batch, &mut uploads);
-                        }
+                        this.upload_queued(&mut uploads);
                     }
                     _ = tick.tick() => {
                         if slot_free {
-                            let batch = this.queue.take_batch();
-                            if !batch.is_empty() {
-                                this.upload(batch, &mut uploads);
-                            }
+                            this.upload_queued(&mut uploads);
                         }
                         this.losses.report(false);
                     }
@@ -258,15 +246,21 @@ impl Batch {
         });
     }
 
-    /// Starts one upload of `batch`. The loop starts one only when a slot
-    /// is free; a flush starts them all at once, so the last upload at
-    /// shutdown takes one upload timeout at most.
-    fn upload(self: &Arc<Self>, batch: Vec<SpanData>, uploads: &mut JoinSet<()>) {
+    /// Starts one upload of the oldest queued spans, if there are any, and
+    /// says whether it did. The loop starts one only when a slot is free; a
+    /// flush starts them all at once, so the last upload at shutdown takes
+    /// one upload timeout at most.
+    fn upload_queued(self: &Arc<Self>, uploads: &mut JoinSet<()>) -> bool {
+        let batch = self.queue.take_batch();
+        if batch.is_empty() {
+            return false;
+        }
         let this = self.clone();
         uploads.spawn(async move {
             let outcome = this.post(&batch).await;
             this.losses.upload(outcome, batch.len());
         });
+        true
     }
 
     async fn post(&self, batch: &[SpanData]) -> Result<(), String> {
