@@ -56,6 +56,7 @@
 
 pub mod client;
 pub mod config;
+mod hex;
 pub mod propagation;
 mod request;
 pub mod sampling;

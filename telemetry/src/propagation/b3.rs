@@ -19,6 +19,8 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::trace::{SpanId, TraceId};
 
+use crate::hex::HexId;
+
 pub const SINGLE: HeaderName = HeaderName::from_static("b3");
 pub const TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
 pub const SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
@@ -209,27 +211,16 @@ fn parse_hex(digits: &[u8]) -> Option<u128> {
     })
 }
 
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-
-/// The last `len` hex digits of `id`, as a header value.
-fn hex_value(id: u128, len: usize) -> HeaderValue {
-    let mut digits = [0u8; 32];
-    for (i, digit) in digits[..len].iter_mut().enumerate() {
-        let shift = 4 * (len - 1 - i);
-        *digit = HEX_DIGITS[((id >> shift) & 0xf) as usize];
-    }
-    HeaderValue::from_bytes(&digits[..len]).expect("hex digits are a valid header value")
-}
-
-/// A trace id as it came: 16 digits when it fits in 64 bits (py_zipkin's
-/// ids), 32 otherwise.
 fn trace_id_value(trace_id: TraceId) -> HeaderValue {
-    let id = u128::from_be_bytes(trace_id.to_bytes());
-    hex_value(id, if id >> 64 == 0 { 16 } else { 32 })
+    header_value(HexId::trace(trace_id))
 }
 
 fn span_id_value(span_id: SpanId) -> HeaderValue {
-    hex_value(u128::from(u64::from_be_bytes(span_id.to_bytes())), 16)
+    header_value(HexId::span(span_id))
+}
+
+fn header_value(id: HexId) -> HeaderValue {
+    HeaderValue::from_bytes(id.as_bytes()).expect("hex digits are a valid header value")
 }
 
 #[cfg(test)]

@@ -25,7 +25,10 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::trace::SpanData;
 
-use crate::propagation::is_debug;
+use crate::{
+    hex::{self, HexId},
+    propagation::is_debug,
+};
 
 /// The attribute that names the service a CLIENT span calls.
 pub const PEER_SERVICE: Key = Key::from_static_str("peer.service");
@@ -46,13 +49,13 @@ pub fn write_spans(spans: &[SpanData], service_name: &str, out: &mut Vec<u8>) {
 fn write_span(span: &SpanData, service_name: &str, out: &mut Vec<u8>) {
     let context = &span.span_context;
     out.extend_from_slice(b"{\"traceId\":\"");
-    push_trace_id(out, context.trace_id());
+    out.extend_from_slice(HexId::trace(context.trace_id()).as_bytes());
     if span.parent_span_id != SpanId::INVALID {
         out.extend_from_slice(b"\",\"parentId\":\"");
-        push_hex(out, &span.parent_span_id.to_bytes());
+        out.extend_from_slice(HexId::span(span.parent_span_id).as_bytes());
     }
     out.extend_from_slice(b"\",\"id\":\"");
-    push_hex(out, &context.span_id().to_bytes());
+    out.extend_from_slice(HexId::span(context.span_id()).as_bytes());
     out.push(b'"');
     let kind: &[u8] = match span.span_kind {
         SpanKind::Client => b",\"kind\":\"CLIENT\"",
@@ -179,8 +182,8 @@ fn push_string(out: &mut Vec<u8>, text: &str) {
                 b'u',
                 b'0',
                 b'0',
-                HEX_DIGITS[usize::from(byte >> 4)],
-                HEX_DIGITS[usize::from(byte & 0xf)],
+                hex::DIGITS[usize::from(byte >> 4)],
+                hex::DIGITS[usize::from(byte & 0xf)],
             ]),
         }
         rest = &rest[at + 1..];
@@ -202,36 +205,11 @@ static ESCAPED: [bool; 256] = {
     table
 };
 
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-
-/// `bytes` (an id, 8 or 16 bytes) as lower-hex digits.
-fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut digits = [0u8; 32];
-    for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
-        pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
-    }
-    out.extend_from_slice(&digits[..2 * bytes.len()]);
-}
-
-/// A trace id as Zipkin shows it: 16 digits when the id fits in 64 bits
+/// The trace id as Zipkin shows it: 16 digits when the id fits in 64 bits
 /// (as from a B3 caller with 64-bit ids), 32 otherwise. Zipkin itself drops
 /// the zero high half, so this is the id a person searches for.
-fn push_trace_id(out: &mut Vec<u8>, trace_id: TraceId) {
-    let bytes = trace_id.to_bytes();
-    let digits = if bytes[..8] == [0; 8] {
-        &bytes[8..]
-    } else {
-        &bytes[..]
-    };
-    push_hex(out, digits);
-}
-
-/// The trace id as Zipkin shows it (see `push_trace_id`).
 pub fn trace_id_hex(trace_id: TraceId) -> String {
-    let mut out = Vec::with_capacity(32);
-    push_trace_id(&mut out, trace_id);
-    String::from_utf8(out).expect("hex digits are ASCII")
+    HexId::trace(trace_id).as_str().to_owned()
 }
 
 fn micros_since_epoch(time: SystemTime) -> u64 {
