@@ -112,8 +112,7 @@ impl Service {
         let deadline = Instant::now() + START_LIMIT;
         let port = loop {
             if let Some(status) = service.child.try_wait().unwrap() {
-                // Give the log readers a moment to catch the last lines.
-                thread::sleep(Duration::from_millis(50));
+                service.read_to_the_end();
                 panic!(
                     "{name} exited before listening ({status}): {:#?}",
                     service.logs()
@@ -224,9 +223,7 @@ impl Service {
             tokio::time::sleep(POLL).await;
         }
     }
-}
 
-impl Service {
     /// Once the process has exited: waits until its last line is read (its
     /// pipes are closed, so the readers end).
     fn read_to_the_end(&mut self) {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use test_collector::{Collector, dependency_links};
+use test_collector::Collector;
 
 use crate::SPANS_LIMIT;
 
@@ -110,7 +110,14 @@ pub fn assert_valid_zipkin_v2(span: &Value) {
     }
 }
 
-/// `(caller, callee) → calls` in `spans`.
-pub fn links(spans: &[Value]) -> BTreeMap<(String, String), u64> {
-    dependency_links(spans)
+/// The dependency graph of one request to api_01: api_01 → api_02,
+/// api_01 → api_03 and api_02 → api_03, one call each.
+pub fn one_request_links() -> BTreeMap<(String, String), u64> {
+    [
+        ("api_01", "api_02"),
+        ("api_01", "api_03"),
+        ("api_02", "api_03"),
+    ]
+    .map(|(caller, callee)| ((caller.to_owned(), callee.to_owned()), 1))
+    .into()
 }

@@ -9,7 +9,7 @@ mod b3_table;
 use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, Sends, TRACE, TRACE_64, Trace, rows};
 use e2e::*;
 use serde_json::Value;
-use test_collector::zipkin_rules::TraceTree;
+use test_collector::zipkin_rules::{TraceTree, call_counts};
 
 /// Each row gets trace ids of its own, so that all rows can run on one
 /// stack and be counted exactly at the end.
@@ -185,16 +185,9 @@ async fn check_every_row(join: bool) {
             usize::from(parent.is_some()),
             "{what}: {tree}"
         );
-        let links: Vec<_> = tree
-            .links()
-            .into_iter()
-            .map(|(pair, link)| (pair, link.call_count))
-            .collect();
+        let links = call_counts(tree.links());
         assert_eq!(links.len(), 3, "{what}: {links:?}");
-        assert!(
-            links.iter().all(|(_, calls)| *calls == 1),
-            "{what}: {links:?}"
-        );
+        assert!(links.values().all(|calls| *calls == 1), "{what}: {links:?}");
     }
 }
 

@@ -5,12 +5,9 @@
 //!
 //! It needs the originals' virtualenv: `bash ci/interop.sh` makes it and
 //! runs this test.
-
-use std::collections::BTreeMap;
-
 use e2e::*;
 use serde_json::Value;
-use test_collector::zipkin_rules::TraceTree;
+use test_collector::zipkin_rules::{TraceTree, call_counts};
 
 const TRACE_128: &str = "5b8efff798038103d269b633813fc60c";
 const TRACE_64: &str = "d269b633813fc60c";
@@ -143,21 +140,10 @@ fn judge(mix: Mix, spans: &[Value], trace_id: &str, incoming: bool) -> Verdict {
         None if incoming => {}
         _ => return Verdict::Broken(format!("the root is not api_01's SERVER span:\n{tree}")),
     }
-    let links: BTreeMap<(String, String), u64> = tree
-        .links()
-        .into_iter()
-        .map(|(pair, link)| (pair, link.call_count))
-        .collect();
-    let expected: BTreeMap<(String, String), u64> = [
-        ("api_01", "api_02"),
-        ("api_01", "api_03"),
-        ("api_02", "api_03"),
-    ]
-    .map(|(a, b)| ((a.to_owned(), b.to_owned()), 1))
-    .into();
+    let links = call_counts(tree.links());
     if at_limit {
         Verdict::OriginalLimit
-    } else if links != expected {
+    } else if links != one_request_links() {
         Verdict::Broken(format!("links {links:?}:\n{tree}"))
     } else {
         Verdict::Whole

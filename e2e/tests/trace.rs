@@ -3,8 +3,6 @@
 //! flushed when the services stop. (How a caller's context is continued is
 //! the "B3 in, B3 out" table: `b3_conformance.rs`.)
 
-use std::collections::BTreeMap;
-
 use e2e::*;
 use serde_json::Value;
 use test_collector::zipkin_rules::TraceTree;
@@ -128,15 +126,7 @@ async fn one_whole_trace(join: bool) {
     }
 
     // The dependency graph: exactly the three calls, once each.
-    let expected: BTreeMap<(String, String), u64> = [
-        ("api_01", "api_02"),
-        ("api_01", "api_03"),
-        ("api_02", "api_03"),
-    ]
-    .into_iter()
-    .map(|(caller, callee)| ((caller.to_owned(), callee.to_owned()), 1))
-    .collect();
-    assert_eq!(links(&spans), expected);
+    assert_eq!(dependency_links(&spans), one_request_links());
 
     // api_01 calls its two callees concurrently: their spans overlap.
     let clients = spans_of(&spans, "api_01", "CLIENT");

@@ -290,10 +290,7 @@ async fn dependencies(State(store): State<Arc<Store>>) -> Json<Vec<Value>> {
 /// `(caller, callee) → calls`, as Zipkin's dependency graph counts them (see
 /// [`zipkin_rules::dependency_links`], which also counts errors).
 pub fn dependency_links(spans: &[Value]) -> BTreeMap<(String, String), u64> {
-    zipkin_rules::dependency_links(spans)
-        .into_iter()
-        .map(|(pair, link)| (pair, link.call_count))
-        .collect()
+    zipkin_rules::call_counts(zipkin_rules::dependency_links(spans))
 }
 
 async fn stats(State(store): State<Arc<Store>>) -> Json<Value> {

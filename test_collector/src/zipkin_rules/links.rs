@@ -37,6 +37,14 @@ pub fn dependency_links(spans: &[Value]) -> BTreeMap<(String, String), Link> {
     links
 }
 
+/// Only the call counts of `links`, for tests of the graph's shape.
+pub fn call_counts(links: BTreeMap<(String, String), Link>) -> BTreeMap<(String, String), u64> {
+    links
+        .into_iter()
+        .map(|(pair, link)| (pair, link.call_count))
+        .collect()
+}
+
 /// Every trace among `spans` (any mix of traces, in any order), by
 /// normalized trace id. Fails on the first span Zipkin would refuse.
 pub fn trace_trees(spans: &[Value]) -> Result<BTreeMap<String, TraceTree>, TreeError> {

@@ -60,6 +60,6 @@ mod tree;
 #[cfg(test)]
 mod testing;
 
-pub use links::{Link, dependency_links, trace_trees};
+pub use links::{Link, call_counts, dependency_links, trace_trees};
 pub use span::{Annotation, Endpoint, Kind, Span, normalize_trace_id};
 pub use tree::{BreadthFirst, NodeRef, TraceTree, TreeError};
