@@ -20,7 +20,7 @@ impl Api01 {
     /// Reads `API_02_URL` and `API_03_URL` (defaults on localhost).
     pub fn from_env(settings: &Settings) -> anyhow::Result<Self> {
         Ok(Self {
-            client: DownstreamClient::new(settings.downstream_timeout)?,
+            client: DownstreamClient::new(settings)?,
             api_02: Downstream::from_env("api_02", "API_02_URL", "http://localhost:5002")?,
             api_03: Downstream::from_env("api_03", "API_03_URL", "http://localhost:5003")?,
             settings: settings.clone(),

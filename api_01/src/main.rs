@@ -8,7 +8,7 @@ use telemetry::Telemetry;
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env("api_01", 5001)?;
     if demo::healthcheck_requested() {
-        return demo::healthcheck(&settings).await;
+        return demo::healthcheck(&settings);
     }
     let telemetry = Telemetry::init(&settings.telemetry)?;
     let app = api_01::router(api_01::Api01::from_env(&settings)?);

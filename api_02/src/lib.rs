@@ -18,7 +18,7 @@ impl Api02 {
     /// Reads `API_03_URL` (default `http://localhost:5003`).
     pub fn from_env(settings: &Settings) -> anyhow::Result<Self> {
         Ok(Self {
-            client: DownstreamClient::new(settings.downstream_timeout)?,
+            client: DownstreamClient::new(settings)?,
             api_03: Downstream::from_env("api_03", "API_03_URL", "http://localhost:5003")?,
             settings: settings.clone(),
         })

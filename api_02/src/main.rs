@@ -8,7 +8,7 @@ use telemetry::Telemetry;
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env("api_02", 5002)?;
     if demo::healthcheck_requested() {
-        return demo::healthcheck(&settings).await;
+        return demo::healthcheck(&settings);
     }
     let telemetry = Telemetry::init(&settings.telemetry)?;
     let app = api_02::router(api_02::Api02::from_env(&settings)?);

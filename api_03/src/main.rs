@@ -8,7 +8,7 @@ use telemetry::Telemetry;
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env("api_03", 5003)?;
     if demo::healthcheck_requested() {
-        return demo::healthcheck(&settings).await;
+        return demo::healthcheck(&settings);
     }
     let telemetry = Telemetry::init(&settings.telemetry)?;
     let app = api_03::router(api_03::Api03::from_env(&settings)?);

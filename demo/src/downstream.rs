@@ -9,6 +9,8 @@ use reqwest::Url;
 use serde_json::Value;
 use telemetry::{ConfigError, config::Env};
 
+use crate::Settings;
+
 /// Another service this one calls: its name (Zipkin's dependency graph
 /// names it so) and its URL.
 #[derive(Clone, Debug)]
@@ -69,9 +71,16 @@ pub struct DownstreamClient {
 }
 
 impl DownstreamClient {
-    /// A client whose calls each give up after `timeout`.
-    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
+    /// A client whose calls each give up after `DOWNSTREAM_TIMEOUT_MS`.
+    pub fn new(settings: &Settings) -> Result<Self, reqwest::Error> {
+        let timeout = settings.downstream_timeout;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            // Shorter than the callee's own idle limit (the services share
+            // IDLE_TIMEOUT_MS): a pooled connection is dropped here before
+            // the callee closes it, never sent a request as it closes.
+            .pool_idle_timeout(settings.connection_limits.idle_timeout / 2)
+            .build()?;
         Ok(Self { http, timeout })
     }
 

@@ -7,8 +7,9 @@
 //! - [`Faults`]: the knobs that make a service fail or slow down on demand.
 //! - [`DownstreamClient`]: a call to another service, with a JSON answer or
 //!   a clear error.
-//! - [`serve`]: serving until SIGTERM, then flushing the last spans; and
-//!   [`healthcheck`], the container's probe.
+//! - [`serve`]: serving under the connection and request limits until
+//!   SIGTERM, then flushing the last spans; and [`healthcheck`], the
+//!   container's probe.
 
 mod downstream;
 mod faults;
@@ -19,5 +20,5 @@ mod settings;
 pub use downstream::{Downstream, DownstreamClient, DownstreamError};
 pub use faults::Faults;
 pub use reply::Reply;
-pub use serve::{HEALTH_PATH, healthcheck, healthcheck_requested, serve, shutdown_signal};
+pub use serve::{healthcheck, healthcheck_requested, serve};
 pub use settings::Settings;
