@@ -19,14 +19,17 @@ use crate::{describe, propagation, request};
 ///
 /// The span records the status code; a call that gets no answer, or a
 /// status of 400 or more, marks it failed, with `error.type` `timeout`,
-/// `connection`, `request` or the status code. It ends when the answer's
-/// headers are in: read the body after.
+/// `connection`, `request` or the status code, and so does a call dropped
+/// before its answer (`cancelled`). It ends when the answer's headers are
+/// in: read the body after.
 pub async fn send(request: RequestBuilder, peer_service: &str) -> reqwest::Result<Response> {
     let (client, request) = request.build_split();
     let mut request = request?;
     let (method, url) = (request.method().clone(), request.url().clone());
     let span = start_call(&method, &url, peer_service, request.headers_mut());
+    let mut unanswered = Unanswered(Some(&span));
     let outcome = client.execute(request).instrument(span.clone()).await;
+    unanswered.0 = None;
     match &outcome {
         Ok(response) => {
             let status = response.status();
@@ -47,6 +50,23 @@ pub async fn send(request: RequestBuilder, peer_service: &str) -> reqwest::Resul
         }
     }
     outcome
+}
+
+/// Marks the CLIENT span failed if the call is dropped before its answer:
+/// the request it served was cancelled (its own client went away, or its
+/// time limit ran out). Without this, Zipkin would show an ordinary call.
+struct Unanswered<'a>(Option<&'a tracing::Span>);
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(span) = self.0 {
+            fail(
+                span,
+                "cancelled",
+                "the call was cancelled before its answer",
+            );
+        }
+    }
 }
 
 fn fail(span: &tracing::Span, error_type: &str, message: &str) {
