@@ -10,6 +10,7 @@
 //! - a port a test needs stays held until the test ends ([`RefusingPort`]);
 //! - every process is killed when its [`Service`] is dropped.
 
+mod clients;
 mod endpoints;
 mod hops;
 mod http;
@@ -17,6 +18,7 @@ mod process;
 mod spans;
 mod stack;
 
+pub use clients::{StalledConnections, UNFINISHED_HEAD, idle_after_one_request, trickle};
 pub use endpoints::{HangingEndpoint, RefusingPort};
 pub use hops::Hop;
 pub use http::{fetch, http};

@@ -86,7 +86,28 @@ impl Service {
     /// of this process's environment), on a port the OS picks, and waits
     /// until it listens. Fails at once, with its log, if it exits first.
     pub async fn start(name: &str, program: &Program, env: &[(String, String)]) -> Service {
+        Self::start_with_open_files(name, program, env, None).await
+    }
+
+    /// [`Service::start`], with the process's open-file limit, soft and
+    /// hard, set to `open_files` (for that process only), so that a test of
+    /// what happens at the limit is fast, and does not depend on the
+    /// machine's own limit.
+    pub async fn start_with_open_files(
+        name: &str,
+        program: &Program,
+        env: &[(String, String)],
+        open_files: Option<u64>,
+    ) -> Service {
         let mut command = program.command();
+        if let Some(limit) = open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only setrlimit runs, which is
+            // async-signal-safe and allocates nothing.
+            unsafe {
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
+            }
+        }
         command
             .env_clear()
             .env("PORT", "0")
@@ -130,6 +151,14 @@ impl Service {
         };
         service.url = format!("http://127.0.0.1:{port}");
         service
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the URL holds an address")
     }
 
     /// What the service has printed so far.

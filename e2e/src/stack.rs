@@ -87,6 +87,7 @@ pub struct StackBuilder {
     implementations: [Implementation; 3],
     redirects: Vec<(Api, Api, String)>,
     record_hops: bool,
+    open_files: [Option<u64>; 3],
 }
 
 impl StackBuilder {
@@ -117,6 +118,12 @@ impl StackBuilder {
     /// Points `caller`'s calls to `callee` at `url` instead.
     pub fn redirect(mut self, caller: Api, callee: Api, url: &str) -> Self {
         self.redirects.push((caller, callee, url.to_owned()));
+        self
+    }
+
+    /// Starts `api` with its open-file limit at `limit` (soft and hard).
+    pub fn open_file_limit(mut self, api: Api, limit: u64) -> Self {
+        self.open_files[api as usize] = Some(limit);
         self
     }
 
@@ -184,7 +191,9 @@ impl StackBuilder {
                     .filter(|(only, _, _)| *only == api)
                     .map(|(_, name, value)| (name.clone(), value.clone())),
             );
-            started.push(Service::start(api.name(), &program, &env).await);
+            let open_files = self.open_files[api as usize];
+            started
+                .push(Service::start_with_open_files(api.name(), &program, &env, open_files).await);
         }
         let [api_03, api_02, api_01] = <[Service; 3]>::try_from(started).ok().unwrap();
         Stack {
@@ -217,6 +226,7 @@ impl Stack {
             implementations: [Implementation::Rust; 3],
             redirects: Vec::new(),
             record_hops: false,
+            open_files: [None; 3],
         }
     }
 
