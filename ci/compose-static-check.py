@@ -19,8 +19,8 @@ asserts what has to hold for the stack to work once the images are pulled:
   healthy-target  every `depends_on: {X: {condition: service_healthy}}`
                   target X has a health check: its own `healthcheck:`, or
                   one its image ships (IMAGE_HEALTHCHECKS below). Without
-                  one, `up` fails: a container with no health check never
-                  becomes healthy.
+                  one, `up` stops (docker-compose 1.29: 'Service "X" is
+                  missing a healthcheck configuration').
   major-pin       every image pulled from a registry is pinned to a major
                   version (a numeric tag, or a digest). Images that compose
                   builds here (a `build:` section) are exempt.
@@ -90,11 +90,13 @@ def merged_config(files):
     try:
         out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     except FileNotFoundError:
-        sys.exit("compose-static-check: docker-compose is not installed "
-                 "(apt-get install docker-compose)")
+        print("compose-static-check: docker-compose is not installed "
+              "(apt-get install docker-compose)", file=sys.stderr)
+        sys.exit(2)
     if out.returncode != 0:
         sys.stderr.write(out.stderr)
-        sys.exit(f"compose-static-check: `{' '.join(cmd)}` failed")
+        print(f"compose-static-check: `{' '.join(cmd)}` failed", file=sys.stderr)
+        sys.exit(2)
     return yaml.safe_load(out.stdout)
 
 
