@@ -5,6 +5,9 @@
 #   bench/run.sh --instructions  # instead: instructions per request under
 #                                # callgrind, traced / untraced / disabled
 #                                # (deterministic; see bench/instructions.sh)
+#   bench/run.sh --slow-clients  # instead: what stalled connections do to a
+#                                # service, and the p99 of legitimate requests
+#                                # with them held (see bench/slow-clients.sh)
 #   bench/run.sh --smoke         # a few seconds of each, to check the script
 #   bench/run.sh --clean-build   # also: time a release build from clean
 #
@@ -40,6 +43,10 @@ clean_build=false
 for arg in "$@"; do
     case $arg in
     --instructions) exec bash bench/instructions.sh ;;
+    --slow-clients)
+        cargo build --release --quiet -p api_01 -p api_02 -p api_03 -p test_collector -p loadgen
+        exec bash bench/slow-clients.sh
+        ;;
     --clean-build) clean_build=true ;;
     --smoke) ROUNDS=1 DURATION=2 RATE_DURATION=2 C1000_DURATION=3 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
