@@ -118,11 +118,13 @@ pub async fn trickle(addr: SocketAddr, every: Duration, limit: Duration) -> Dura
 }
 
 /// Sends one complete request for `path`, reads the whole answer, then
-/// keeps the connection idle; gives how long after the answer the service
-/// closed it, and fails the test if it is still open after `limit`.
+/// keeps the connection idle; gives how long after the request was sent
+/// the service closed it (its idle time starts later, once it has
+/// answered), and fails the test if it is still open after `limit`.
 pub async fn idle_after_one_request(addr: SocketAddr, path: &str, limit: Duration) -> Duration {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: client\r\n\r\n");
+    let sent = Instant::now();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
@@ -131,9 +133,8 @@ pub async fn idle_after_one_request(addr: SocketAddr, path: &str, limit: Duratio
         assert!(n > 0, "closed before the answer: {answer:?}");
         answer.extend_from_slice(&buf[..n]);
     }
-    let answered = Instant::now();
     assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
-    tokio::time::timeout(limit, until_closed(&mut stream, answered))
+    tokio::time::timeout(limit, until_closed(&mut stream, sent))
         .await
         .unwrap_or_else(|_| panic!("an idle connection still open after {limit:?}"))
 }

@@ -130,7 +130,7 @@ async fn an_idle_kept_alive_connection_is_closed_at_the_idle_timeout() {
     let lasted = idle_after_one_request(stack.api_01.addr(), "/health", idle_timeout + SLACK).await;
     assert!(
         lasted >= idle_timeout,
-        "idle after its answer: closed after {lasted:?}, the limit is {idle_timeout:?}"
+        "idle after its answer: closed {lasted:?} after the request, the limit is {idle_timeout:?}"
     );
 }
 

@@ -66,7 +66,8 @@ pub(crate) struct Table {
 
 struct Slot {
     phase: AtomicU8,
-    /// Milliseconds from the table's epoch to the start of this phase.
+    /// Nanoseconds from the table's epoch to the start of this phase
+    /// (exact, so that no limit ever runs out early).
     since: AtomicU64,
     /// Tells the connection's task to read its phase again.
     wake: Notify,
@@ -172,7 +173,7 @@ impl Table {
     }
 
     fn now(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.epoch.elapsed().as_nanos() as u64
     }
 }
 
@@ -209,7 +210,7 @@ impl Claim {
             Phase::Idle => limits.idle_timeout,
             Phase::Busy | Phase::Closing | Phase::Free => return None,
         };
-        let since = Duration::from_millis(self.slot().since.load(Ordering::Relaxed));
+        let since = Duration::from_nanos(self.slot().since.load(Ordering::Relaxed));
         Some(self.table.epoch + since + limit)
     }
 

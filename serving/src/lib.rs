@@ -46,5 +46,5 @@ mod serve;
 
 pub use health::{HEALTH_PATH, healthcheck, shutdown_signal};
 pub use limits::{ConnectionLimits, LimitsError};
-pub use request_timeout::{RequestTimeout, RequestTimeoutLayer};
+pub use request_timeout::{RequestTimeout, RequestTimeoutLayer, TimedAnswer};
 pub use serve::serve;

@@ -58,25 +58,44 @@ pub struct RequestTimeout<S> {
 impl<S> Service<Request> for RequestTimeout<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = TimedAnswer<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let limit = self.limit;
-        let serving = self.inner.call(request);
-        Box::pin(async move {
-            match tokio::time::timeout(limit, serving).await {
-                Ok(answer) => answer,
-                Err(_elapsed) => Ok(too_long(limit)),
-            }
-        })
+        TimedAnswer {
+            serving: tokio::time::timeout(self.limit, self.inner.call(request)),
+            limit: self.limit,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer, or a `503` once the limit has passed.
+    pub struct TimedAnswer<F> {
+        #[pin]
+        serving: tokio::time::Timeout<F>,
+        limit: Duration,
+    }
+}
+
+impl<F> Future for TimedAnswer<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match std::task::ready!(this.serving.poll(cx)) {
+            Ok(answer) => Poll::Ready(answer),
+            Err(_elapsed) => Poll::Ready(Ok(too_long(*this.limit))),
+        }
     }
 }
 

@@ -36,7 +36,7 @@ use tokio::{
     sync::watch,
     time::Instant,
 };
-use tower::ServiceExt;
+use tower::{ServiceExt, util::Oneshot};
 
 use crate::{
     ConnectionLimits, LimitsError,
@@ -152,6 +152,14 @@ async fn claim_slot(table: &Arc<Table>, report: &Report) -> Option<Claim> {
 
 /// Serves one connection until it ends, its phase's limit runs out, it is
 /// chosen to make room, or the server stops.
+///
+/// The phase changes inside `connection`'s own polls (bytes read, a
+/// request handed to the app, its answer's body dropped), so the loop reads
+/// it after each, and re-arms one timer only when the deadline moves. The
+/// two changes that can move a deadline earlier, or start one, without a
+/// poll of this loop (an answer done, a request begun on an idle
+/// connection) and a choice to close it ring `woken`. The futures live as
+/// long as the connection: each wake polls them, it does not rebuild them.
 async fn run_connection(
     stream: TcpStream,
     claim: Claim,
@@ -171,7 +179,11 @@ async fn run_connection(
         claim: claim.clone(),
     };
     let mut connection = pin!(http.serve_connection(io, service));
+    let mut woken = pin!(claim.woken());
+    let mut stop = pin!(stopping.changed());
     let mut stop_asked = false;
+    let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
+    let mut armed = None;
     loop {
         let phase = claim.phase();
         // Closing: counted by whoever chose it. At the stop, a connection
@@ -180,29 +192,36 @@ async fn run_connection(
             return;
         }
         let deadline = claim.deadline(&limits);
+        if let Some(due) = deadline
+            && deadline != armed
+        {
+            timer.as_mut().reset(due.into());
+            armed = deadline;
+        }
         tokio::select! {
+            biased;
             served = connection.as_mut() => {
                 if let Err(error) = served {
                     tracing::debug!(%error, "connection ended with an error");
                 }
                 return;
             }
-            () = tokio::time::sleep_until(deadline.unwrap_or_else(std::time::Instant::now).into()), if deadline.is_some() => {
-                // The phase may have moved on just now: look again.
-                if claim.deadline(&limits).is_some_and(|due| due <= std::time::Instant::now()) {
-                    let why = match phase {
-                        Phase::Head => Closed::SlowHeaders,
-                        _ => Closed::Idle,
-                    };
-                    report.closed(why);
-                    return;
-                }
-            }
-            () = claim.woken() => {}
-            _ = stopping.changed(), if !stop_asked => {
+            () = &mut woken => woken.set(claim.woken()),
+            _ = &mut stop, if !stop_asked => {
                 stop_asked = true;
                 // A busy connection closes after its answer.
                 connection.as_mut().graceful_shutdown();
+            }
+            () = timer.as_mut(), if deadline.is_some() => {
+                // The phase may have moved on since the timer was armed.
+                if claim.deadline(&limits).is_some_and(|due| due <= std::time::Instant::now()) {
+                    report.closed(match phase {
+                        Phase::Head => Closed::SlowHeaders,
+                        _ => Closed::Idle,
+                    });
+                    return;
+                }
+                armed = None;
             }
         }
     }
@@ -216,23 +235,40 @@ struct Served {
 }
 
 impl hyper::service::Service<Request<Incoming>> for Served {
-    type Response = Response;
+    type Response = Response<UntilSent>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Answer;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Answer {
         self.claim.request_started();
-        let answered = Answered(self.claim.clone());
-        let serving = self.app.clone().oneshot(request.map(Body::new));
-        Box::pin(async move {
-            let response = serving.await?;
-            Ok(response.map(|body| {
-                Body::new(UntilSent {
-                    body,
-                    _answered: answered,
-                })
-            }))
-        })
+        Answer {
+            serving: self.app.clone().oneshot(request.map(Body::new)),
+            answered: Some(Answered(self.claim.clone())),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The app's answer to one request, whose body carries the end of the
+    /// request.
+    struct Answer {
+        #[pin]
+        serving: Oneshot<Router, Request>,
+        answered: Option<Answered>,
+    }
+}
+
+impl Future for Answer {
+    type Output = Result<Response<UntilSent>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.serving.poll(cx))?;
+        let answered = this.answered.take().expect("not polled after its answer");
+        Poll::Ready(Ok(response.map(|body| UntilSent {
+            body,
+            _answered: answered,
+        })))
     }
 }
 
