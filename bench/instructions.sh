@@ -125,7 +125,7 @@ RUSTFLAGS="${RUSTFLAGS:-} -Csymbol-mangling-version=v0" CARGO_PROFILE_RELEASE_ST
     -p api_01 -p api_02 -p api_03 -p test_collector
 RUSTFLAGS="${RUSTFLAGS:-} -Csymbol-mangling-version=v0" CARGO_PROFILE_RELEASE_STRIP=none \
     cargo build --release --quiet --target-dir "$target_dir" \
-    -p telemetry --example span_cost --example zipkin_encodings
+    -p reference_costs --bin span_cost --bin zipkin_encodings
 
 # wait_healthy URL SECONDS
 wait_healthy() {
@@ -319,7 +319,7 @@ if [[ -n ${result[traced]:-} && -n ${result[disabled]:-} ]]; then
         printf "per span: (traced - disabled) / %d spans a request = %.0f instructions\n", s, (t - d) / r / s }'
 fi
 
-# Two references, each a program of its own under callgrind:
+# Two references, each a program of its own under callgrind (bench/reference):
 # - span_cost: one span like the SERVER span, through tracing-opentelemetry
 #   and the SDK into a processor that drops it, against the same span with
 #   the registry alone. Run for N and 2N spans: the difference over N is one
@@ -335,8 +335,8 @@ instructions_of() { # OUT-FILE COMMAND...: the run's total instructions
 }
 span_cost() { # SETTING: instructions per span
     local one two
-    one=$(instructions_of "$work_dir/span.$1.1" "$target_dir/release/examples/span_cost" "$1" 10000)
-    two=$(instructions_of "$work_dir/span.$1.2" "$target_dir/release/examples/span_cost" "$1" 20000)
+    one=$(instructions_of "$work_dir/span.$1.1" "$target_dir/release/span_cost" "$1" 10000)
+    two=$(instructions_of "$work_dir/span.$1.2" "$target_dir/release/span_cost" "$1" 20000)
     echo $(((two - one) / 10000))
 }
 plain=$(span_cost plain)
@@ -345,7 +345,7 @@ echo
 echo "one span, created, entered, recorded, closed: $plain instructions with the registry alone,"
 echo "$traced through tracing-opentelemetry and the SDK (sampled, no export): $((traced - plain)) more"
 valgrind --tool=callgrind --callgrind-out-file="$work_dir/encodings" \
-    "$target_dir/release/examples/zipkin_encodings" >/dev/null 2>&1
+    "$target_dir/release/zipkin_encodings" >/dev/null 2>&1
 callgrind_annotate --inclusive=yes "$work_dir/encodings" 2>/dev/null | awk '
     /zipkin_encodings::encode_json / { gsub(",", "", $1); json = $1 }
     /zipkin_encodings::encode_proto / { gsub(",", "", $1); proto = $1 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use reqwest::Url;
 use serde_json::Value;
-use telemetry::{ConfigError, config::Env};
+use telemetry::ConfigError;
 
-use crate::Settings;
+use crate::{Env, Settings};
 
 /// Another service this one calls: its name (Zipkin's dependency graph
 /// names it so) and its URL.

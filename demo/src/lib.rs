@@ -2,7 +2,7 @@
 //! `main.rs` is config, router, serve. The tracing itself is the
 //! `telemetry` crate's; nothing here is needed to trace a service.
 //!
-//! - [`Settings`]: the demo's settings from the environment.
+//! - [`Settings`]: the demo's settings from the environment ([`Env`]).
 //! - [`Reply`]: the JSON every service answers with.
 //! - [`Faults`]: the knobs that make a service fail or slow down on demand.
 //! - [`DownstreamClient`]: a call to another service, with a JSON answer or
@@ -12,12 +12,14 @@
 //!   container's probe.
 
 mod downstream;
+mod env;
 mod faults;
 mod reply;
 mod serve;
 mod settings;
 
 pub use downstream::{Downstream, DownstreamClient, DownstreamError};
+pub use env::Env;
 pub use faults::Faults;
 pub use reply::Reply;
 pub use serve::{healthcheck, healthcheck_requested, serve};

@@ -135,7 +135,7 @@ mod tests {
     use std::time::Duration;
 
     fn settings(name: &str) -> Settings {
-        Settings::read(&telemetry::config::Env::from_lookup(|_| None), name, 5001).unwrap()
+        Settings::read(&crate::Env::from_lookup(|_| None), name, 5001).unwrap()
     }
 
     fn status_of(reply: Reply) -> (StatusCode, Value) {

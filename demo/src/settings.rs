@@ -6,9 +6,9 @@
 use std::{net::SocketAddr, time::Duration};
 
 use serving::ConnectionLimits;
-use telemetry::{ConfigError, TelemetryConfig, config::Env};
+use telemetry::{ConfigError, TelemetryConfig};
 
-use crate::faults::MAX_DELAY_MS;
+use crate::{Env, faults::MAX_DELAY_MS};
 
 /// Where a person opens the Zipkin UI by default.
 pub const DEFAULT_ZIPKIN_UI_URL: &str = "http://localhost:9411/zipkin";
@@ -63,7 +63,7 @@ impl Settings {
         let downstream_timeout = millis("DOWNSTREAM_TIMEOUT_MS", DEFAULT_DOWNSTREAM_TIMEOUT)?;
         let defaults = ConnectionLimits::default();
         Ok(Self {
-            telemetry: TelemetryConfig::read(env, name)?,
+            telemetry: TelemetryConfig::from_vars(name, |variable| env.raw(variable))?,
             port: env.parse("PORT", port)?,
             zipkin_ui_url: env
                 .text("ZIPKIN_UI_URL")
@@ -79,10 +79,7 @@ impl Settings {
                 header_timeout: millis("HEADER_TIMEOUT_MS", defaults.header_timeout)?,
                 idle_timeout: millis("IDLE_TIMEOUT_MS", defaults.idle_timeout)?,
                 // Unset: a share of the open-file limit, found at start-up.
-                max_connections: match env.text("MAX_CONNECTIONS") {
-                    None => None,
-                    Some(_) => Some(env.parse("MAX_CONNECTIONS", 0)?),
-                },
+                max_connections: env.optional("MAX_CONNECTIONS")?,
             },
         })
     }

@@ -3,9 +3,6 @@
 //! spans the collector receives, with join on and off. The same table is
 //! the propagation module's unit test, and the README shows it.
 
-#[path = "../../telemetry/src/propagation/b3_table.rs"]
-mod b3_table;
-
 use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, Sends, TRACE, TRACE_64, Trace, rows};
 use e2e::*;
 use serde_json::Value;

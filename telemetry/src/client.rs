@@ -7,12 +7,23 @@
 //! the B3 parent header.
 
 use axum::http::{HeaderMap, Method};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanId, TraceContextExt};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+use opentelemetry_semantic_conventions::attribute::{
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, SERVER_ADDRESS, SERVER_PORT,
+    URL_FULL,
+};
 use reqwest::{RequestBuilder, Response, Url};
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{describe, propagation, request};
+use crate::{
+    debug_trace::is_debug,
+    error_text::describe,
+    propagation::{B3, Ids, Sampling},
+    request::{self, RequestTrace},
+    zipkin::PEER_SERVICE,
+};
 
 /// Sends `request` to the service named `peer_service`, in a CLIENT span
 /// (a child of the current span) whose context goes with it in B3 headers.
@@ -33,7 +44,7 @@ pub async fn send(request: RequestBuilder, peer_service: &str) -> reqwest::Resul
     match &outcome {
         Ok(response) => {
             let status = response.status();
-            span.record("http.response.status_code", status.as_u16());
+            span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
             if status.is_client_error() || status.is_server_error() {
                 fail(&span, status.as_str(), &format!("answered {status}"));
             }
@@ -72,7 +83,7 @@ impl Drop for Unanswered<'_> {
 fn fail(span: &tracing::Span, error_type: &str, message: &str) {
     span.record("otel.status_code", "error");
     span.record("otel.status_description", message);
-    span.record("error.type", error_type);
+    span.record(ERROR_TYPE, error_type);
 }
 
 /// Starts the CLIENT span of a call, a child of the current span, and
@@ -87,29 +98,61 @@ pub(crate) fn start_call(
         "call",
         otel.name = method.as_str(),
         otel.kind = "client",
-        http.request.method = method.as_str(),
-        url.full = url.as_str(),
-        server.address = url.host_str(),
-        server.port = url.port_or_known_default(),
-        peer.service = peer_service,
-        http.response.status_code = Empty,
+        { HTTP_REQUEST_METHOD } = method.as_str(),
+        { URL_FULL } = url.as_str(),
+        { SERVER_ADDRESS } = url.host_str(),
+        { SERVER_PORT } = url.port_or_known_default().map(i64::from),
+        { PEER_SERVICE } = peer_service,
+        { HTTP_RESPONSE_STATUS_CODE } = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
-        error.type = Empty,
+        { ERROR_TYPE } = Empty,
     );
-    match request::unrecorded_call() {
-        Some(b3) => b3.write(headers),
-        None => {
-            // The current span (the SERVER span, usually; the CLIENT span is
-            // not entered yet) is its parent: B3 sends it as X-B3-ParentSpanId.
-            let parent = tracing::Span::current().context();
-            let parent_span_id = parent.span().span_context().span_id();
-            propagation::inject(
-                span.context().span().span_context(),
-                parent_span_id,
-                headers,
-            );
-        }
-    }
+    call_context(&span).write(headers);
     span
+}
+
+/// The B3 context a call made in the CLIENT span `span` carries.
+fn call_context(span: &tracing::Span) -> B3 {
+    if let Some(RequestTrace::Unrecorded(ids)) = request::current() {
+        // Not recorded: its ids with a new span id, or only the decision
+        // when it has none.
+        return B3 {
+            ids: ids.map(|(trace_id, server_span_id)| Ids {
+                trace_id,
+                span_id: RandomIdGenerator::default().new_span_id(),
+                parent_span_id: Some(server_span_id),
+            }),
+            sampling: Sampling::Deny,
+        };
+    }
+    // The current span (the SERVER span, usually; the CLIENT span is not
+    // entered yet) is its parent: B3 sends it as X-B3-ParentSpanId.
+    let parent = tracing::Span::current().context();
+    let parent_span_id = parent.span().span_context().span_id();
+    let context = span.context();
+    let call = context.span();
+    let call = call.span_context();
+    if !call.is_valid() {
+        // OpenTelemetry is off for this span: nothing to pass on.
+        return B3 {
+            ids: None,
+            sampling: Sampling::Defer,
+        };
+    }
+    let sampling = if is_debug(call) {
+        Sampling::Debug
+    } else if call.is_sampled() {
+        Sampling::Accept
+    } else {
+        Sampling::Deny
+    };
+    B3 {
+        ids: Some(Ids {
+            trace_id: call.trace_id(),
+            span_id: call.span_id(),
+            parent_span_id: (parent_span_id != SpanId::INVALID).then_some(parent_span_id),
+        }),
+        sampling,
+    }
 }

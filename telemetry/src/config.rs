@@ -7,10 +7,10 @@
 //! here carries over to any OpenTelemetry SDK; plus `B3_JOIN`, for which
 //! OpenTelemetry has no name. A value that is set but invalid is an error
 //! that names the variable: a typo silently ignored teaches the wrong thing.
+//!
+//! Plain data, read once at start-up: every other module reads its part.
 
 use std::{str::FromStr, time::Duration};
-
-use crate::sampling::{RootSampler, SamplerConfig};
 
 /// Where Zipkin listens by default: its standard port on this machine.
 pub const DEFAULT_ZIPKIN_ENDPOINT: &str = "http://localhost:9411/api/v2/spans";
@@ -24,35 +24,20 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-/// Where settings come from: the process environment, or a map in tests.
-pub struct Env<F = fn(&str) -> Option<String>> {
-    lookup: F,
-}
+/// The variables settings are read from: the process environment, or any
+/// lookup (a map, in tests).
+struct Vars<F>(F);
 
-impl Env {
-    /// The process environment.
-    pub fn process() -> Self {
-        Self {
-            lookup: |name| std::env::var(name).ok(),
-        }
-    }
-}
-
-impl<F: Fn(&str) -> Option<String>> Env<F> {
-    /// Variables looked up by `lookup`.
-    pub fn from_lookup(lookup: F) -> Self {
-        Self { lookup }
-    }
-
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
     /// The variable `name`, trimmed; `None` when it is unset or empty.
-    pub fn text(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name)
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())
     }
 
     /// The variable `name` parsed as a `T`, or `default` when it is unset.
-    pub fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
     where
         T: FromStr,
         T::Err: std::fmt::Display,
@@ -61,17 +46,6 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             None => Ok(default),
             Some(value) => parse_value(name, value),
         }
-    }
-
-    /// The variable `name` parsed as a `T`, or `default` parsed when it is
-    /// unset; either way, an error names the variable.
-    pub fn parse_or<T>(&self, name: &'static str, default: &str) -> Result<T, ConfigError>
-    where
-        T: FromStr,
-        T::Err: std::fmt::Display,
-    {
-        let value = self.text(name).unwrap_or_else(|| default.to_owned());
-        parse_value(name, value)
     }
 }
 
@@ -111,6 +85,36 @@ pub struct TelemetryConfig {
     pub batch: BatchConfig,
 }
 
+/// The sampler named by `OTEL_TRACES_SAMPLER`, with its argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplerConfig {
+    /// Whether a caller's decision (sampled or not) holds for this service.
+    pub parent_based: bool,
+    /// What decides a trace this service starts, or one whose caller left
+    /// the decision to it (B3's *deferred*).
+    pub root: RootSampler,
+}
+
+/// The decision for traces with no decision to follow.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RootSampler {
+    AlwaysOn,
+    AlwaysOff,
+    /// Records this fraction of traces, chosen by trace id, so that every
+    /// service makes the same choice for the same trace.
+    TraceIdRatio(f64),
+}
+
+impl Default for SamplerConfig {
+    /// `parentbased_always_on`, the OpenTelemetry default.
+    fn default() -> Self {
+        Self {
+            parent_based: true,
+            root: RootSampler::AlwaysOn,
+        }
+    }
+}
+
 /// The span batch (`zipkin::ZipkinProcessor`), by OpenTelemetry's
 /// `OTEL_BSP_*` variables; two defaults differ from the specification's,
 /// as measured in the README's Performance section.
@@ -147,10 +151,7 @@ impl Default for BatchConfig {
 }
 
 impl BatchConfig {
-    fn read<F>(env: &Env<F>) -> Result<Self, ConfigError>
-    where
-        F: Fn(&str) -> Option<String>,
-    {
+    fn read<F: Fn(&str) -> Option<String>>(env: &Vars<F>) -> Result<Self, ConfigError> {
         let default = Self::default();
         let millis = |name, default: Duration| {
             env.parse(name, default.as_millis() as u64)
@@ -176,14 +177,16 @@ impl TelemetryConfig {
     /// Reads the process environment; `default_service_name` is the name
     /// when `OTEL_SERVICE_NAME` is not set.
     pub fn from_env(default_service_name: &str) -> Result<Self, ConfigError> {
-        Self::read(&Env::process(), default_service_name)
+        Self::from_vars(default_service_name, |name| std::env::var(name).ok())
     }
 
-    /// Reads the variables from `env`.
-    pub fn read<F>(env: &Env<F>, default_service_name: &str) -> Result<Self, ConfigError>
-    where
-        F: Fn(&str) -> Option<String>,
-    {
+    /// Reads the variables from `vars` (for tests, or settings kept
+    /// elsewhere than in the environment).
+    pub fn from_vars(
+        default_service_name: &str,
+        vars: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Vars(vars);
         Ok(Self {
             service_name: env
                 .text("OTEL_SERVICE_NAME")
@@ -200,7 +203,7 @@ impl TelemetryConfig {
             disabled: env
                 .text("OTEL_SDK_DISABLED")
                 .is_some_and(|value| value.eq_ignore_ascii_case("true")),
-            batch: BatchConfig::read(env)?,
+            batch: BatchConfig::read(&env)?,
         })
     }
 }
@@ -256,7 +259,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        TelemetryConfig::read(&Env::from_lookup(|name| vars.get(name).cloned()), "api_02")
+        TelemetryConfig::from_vars("api_02", |name| vars.get(name).cloned())
     }
 
     #[test]
@@ -324,14 +327,6 @@ mod tests {
         assert!(sampler("sometimes", None).is_err());
         assert!(sampler("traceidratio", Some("half")).is_err());
         assert!(sampler("traceidratio", Some("1.5")).is_err());
-    }
-
-    #[test]
-    fn a_default_text_is_parsed_like_the_variable() {
-        let env = Env::from_lookup(|name| (name == "PORT").then(|| "fifty".to_owned()));
-        assert_eq!(env.parse_or::<u16>("WORKERS", "7").unwrap(), 7);
-        let error = env.parse_or::<u16>("PORT", "7").unwrap_err();
-        assert_eq!((error.name, error.value.as_str()), ("PORT", "fifty"));
     }
 
     #[test]

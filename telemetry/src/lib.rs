@@ -2,7 +2,8 @@
 //! one request becomes one trace across every service it reaches, with B3
 //! headers between them.
 //!
-//! A service adds four things:
+//! A service adds four things (`examples/quickstart.rs` is the whole
+//! program, and the README shows it):
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -17,9 +18,9 @@
 //!
 //! // 2. Every request to these routes runs in a SERVER span, in the
 //! //    caller's trace when it sent one.
-//! let app = telemetry.instrument(Router::new().route("/", get(checkout)));
+//! let app = Router::new().route("/", get(checkout)).layer(telemetry.layer());
 //!
-//! // 3. Serve; at the end, flush the spans still queued.
+//! // 3. Serve until a signal; then flush the spans still queued.
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! # let url = format!("http://{}/", listener.local_addr()?);
 //! # let stop = async move { reqwest::get(url).await.unwrap(); };
@@ -39,44 +40,65 @@
 //! }
 //! ```
 //!
-//! How it works, a module each:
+//! # The public API
 //!
-//! - `server` ([`Telemetry::instrument`]): the SERVER span of each request,
-//!   parented on the caller's trace context (read by [`propagation`]).
-//! - [`client`]: the CLIENT span of each call, whose context travels in B3
-//!   headers (written by [`propagation`]).
-//! - [`zipkin`]: finished spans are batched and POSTed to Zipkin's v2 API,
-//!   each naming its service, so Zipkin can list services and draw links.
-//! - [`Telemetry`]: ties the tracer, the sampler ([`sampling`]) and the log
-//!   output together at start-up, and flushes the last spans at shutdown;
-//!   [`config`] reads its settings.
+//! - [`Telemetry`]: [`init`](Telemetry::init) at start-up,
+//!   [`layer`](Telemetry::layer) (or [`instrument`](Telemetry::instrument))
+//!   for the routes to trace, [`shutdown`](Telemetry::shutdown) at the end.
+//! - [`TelemetryConfig`], from OpenTelemetry's standard variables
+//!   ([`from_env`](TelemetryConfig::from_env)), with [`SamplerConfig`] and
+//!   [`BatchConfig`] as its parts.
+//! - [`TelemetryLayer`]: the SERVER span of every request, as a tower layer.
+//! - [`client::send`]: a call to another service in a CLIENT span.
+//! - [`current_trace`]: the trace a request is in, for answers and links.
+//! - [`ConfigError`], [`TelemetryError`]: what can go wrong at start-up.
+//!
+//! Nothing else is public. The `bench` feature opens the internals that
+//! the project's benchmark measures; it is not part of the API.
+//!
+//! # How it works
 //!
 //! Spans are `tracing` spans; the `tracing-opentelemetry` layer makes them
-//! OpenTelemetry spans, which the SDK samples, batches and exports.
+//! OpenTelemetry spans, which the SDK samples and hands to our own batch and
+//! Zipkin exporter. A module each, listed bottom up: each imports only
+//! modules above it in this list, never one below (a test checks it).
+//!
+//! - `config`: the settings, plain data.
+//! - `hex`, `error_text`, `debug_trace`: ids as text, errors as text, and
+//!   the mark of a B3 debug trace.
+//! - `propagation`: B3 (and W3C) headers in, B3 out; where a SERVER span
+//!   goes in its caller's trace (join).
+//! - `zipkin`: the span batch, the upload, and Zipkin's JSON.
+//! - `sampling`: the one decision of each request.
+//! - `request`: the request's trace, kept for the code inside it.
+//! - `server` ([`TelemetryLayer`]) and [`client`]: the SERVER and CLIENT
+//!   spans.
+//! - `setup` ([`Telemetry`]): ties them together at start-up, and flushes
+//!   the last spans at shutdown.
+
+mod config;
+mod debug_trace;
+mod error_text;
+mod hex;
+mod propagation;
+mod zipkin;
+
+mod sampling;
+
+mod request;
 
 pub mod client;
-pub mod config;
-mod hex;
-pub mod propagation;
-mod request;
-pub mod sampling;
 mod server;
-mod setup;
-pub mod zipkin;
 
-pub use config::{ConfigError, TelemetryConfig};
+mod setup;
+
+#[cfg(feature = "bench")]
+pub mod bench;
+
+pub use config::{BatchConfig, ConfigError, RootSampler, SamplerConfig, TelemetryConfig};
 pub use request::{CurrentTrace, current_trace};
+pub use server::{TelemetryLayer, TelemetryService};
 pub use setup::{Telemetry, TelemetryError};
 
-/// An error with its causes, which `reqwest` keeps out of its own message
-/// ("connection refused" is a cause of "error sending request").
-pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+#[cfg(test)]
+mod layering;

@@ -1,37 +1,46 @@
-//! The trace of the request being served, for the code that runs inside it:
-//! its id (for answers and log lines), whether it is recorded, and, for a
-//! request that is not, what its calls pass on.
+//! The trace of the request being served: one value, decided by the
+//! SERVER-span middleware before any span exists (`server.rs`), kept in a
+//! task-local for the code that runs inside the request.
 //!
-//! Why not read all this from the current span's OpenTelemetry context: a
-//! request that is not recorded has none (it skips OpenTelemetry entirely,
-//! see `server.rs`: the OpenTelemetry layer's filter asks [`unrecorded`]),
-//! and reading it costs more than the request's own bookkeeping. The
-//! middleware knows it all before the handler runs, and keeps it in a
-//! task-local for the request's task.
+//! Everything else derives from it: the SERVER span's ids and its
+//! decision (which the middleware hands to OpenTelemetry), the OpenTelemetry
+//! layer's choice to skip every span of a request that is not recorded
+//! ([`unrecorded`]), the ids a call of such a request passes on (`client.rs`),
+//! and [`current_trace`], for answers and links. Why not read it from the
+//! current span's OpenTelemetry context instead: a request that is not
+//! recorded has none (it skips OpenTelemetry entirely), and reading a span's
+//! context costs more than the request's own bookkeeping.
 
 use std::future::Future;
 
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{
-    propagation::{B3, Ids, Sampling},
-    zipkin::trace_id_hex,
-};
+use crate::hex::HexId;
 
 tokio::task_local! {
     static REQUEST: RequestTrace;
 }
 
 /// What the middleware decided for one request.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RequestTrace {
-    /// Recorded, in this trace.
-    Recorded(TraceId),
-    /// Not recorded; with the trace id and SERVER span id to pass on, when
-    /// the caller established a trace.
+    /// Recorded: its trace, and the SERVER span's id.
+    Recorded { trace_id: TraceId, span_id: SpanId },
+    /// Not recorded; with the trace id and the SERVER span's id to pass on,
+    /// when the caller established a trace (B3 says to propagate ids once
+    /// they exist, and that a decision alone is valid when none do).
     Unrecorded(Option<(TraceId, SpanId)>),
+}
+
+impl RequestTrace {
+    /// The trace id, when the request is in a trace.
+    pub(crate) fn trace_id(&self) -> Option<TraceId> {
+        match *self {
+            RequestTrace::Recorded { trace_id, .. } => Some(trace_id),
+            RequestTrace::Unrecorded(ids) => ids.map(|(trace_id, _)| trace_id),
+        }
+    }
 }
 
 /// Runs `request` (the rest of a request's handling) as `trace`.
@@ -39,28 +48,14 @@ pub(crate) async fn serve<F: Future>(trace: RequestTrace, request: F) -> F::Outp
     REQUEST.scope(trace, request).await
 }
 
-/// True inside a request the sampler left out.
-pub(crate) fn unrecorded() -> bool {
-    REQUEST
-        .try_with(|trace| matches!(trace, RequestTrace::Unrecorded(_)))
-        .unwrap_or(false)
+/// The trace of the request being served, if any.
+pub(crate) fn current() -> Option<RequestTrace> {
+    REQUEST.try_with(|trace| *trace).ok()
 }
 
-/// The B3 context a call carries from inside a request that is not
-/// recorded: its ids with a new span id, or only the decision when it has
-/// no ids. `None` inside a recorded request, or outside any.
-pub(crate) fn unrecorded_call() -> Option<B3> {
-    let Ok(RequestTrace::Unrecorded(ids)) = REQUEST.try_with(|trace| *trace) else {
-        return None;
-    };
-    Some(B3 {
-        ids: ids.map(|(trace_id, server_span_id)| Ids {
-            trace_id,
-            span_id: RandomIdGenerator::default().new_span_id(),
-            parent_span_id: Some(server_span_id),
-        }),
-        sampling: Sampling::Deny,
-    })
+/// True inside a request the sampler left out.
+pub(crate) fn unrecorded() -> bool {
+    matches!(current(), Some(RequestTrace::Unrecorded(_)))
 }
 
 /// The trace the code runs in.
@@ -75,10 +70,10 @@ pub struct CurrentTrace {
 /// The trace of the request being served (or of the current span, outside
 /// a request), if there is one.
 pub fn current_trace() -> Option<CurrentTrace> {
-    let (trace_id, recorded) = match REQUEST.try_with(|trace| *trace) {
-        Ok(RequestTrace::Recorded(trace_id)) => (trace_id, true),
-        Ok(RequestTrace::Unrecorded(ids)) => (ids?.0, false),
-        Err(_) => {
+    let (trace_id, recorded) = match current() {
+        Some(RequestTrace::Recorded { trace_id, .. }) => (trace_id, true),
+        Some(RequestTrace::Unrecorded(ids)) => (ids?.0, false),
+        None => {
             let context = tracing::Span::current().context();
             let span = context.span();
             let span = span.span_context();
@@ -89,7 +84,7 @@ pub fn current_trace() -> Option<CurrentTrace> {
         }
     };
     Some(CurrentTrace {
-        id: trace_id_hex(trace_id),
+        id: HexId::trace(trace_id).as_str().to_owned(),
         recorded,
     })
 }

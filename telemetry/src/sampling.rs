@@ -1,5 +1,5 @@
 //! Which traces are recorded: OpenTelemetry's standard sampler choice, and
-//! what a B3 caller decided.
+//! what a B3 caller decided. One decision per request, made here.
 //!
 //! `OTEL_TRACES_SAMPLER` picks the sampler exactly as the OpenTelemetry
 //! specification lists them (`parentbased_always_on` by default). A
@@ -14,327 +14,263 @@
 //!   ids, such as Zipkin's own health checks send. The trace is new, the
 //!   decision is the caller's.
 //! - *debug* (`X-B3-Flags: 1`, `b3: …-d`): always recorded, whatever the
-//!   sampler says, and every span of the trace is marked `debug`.
+//!   sampler says, and every span of the trace is marked `debug`
+//!   (see `debug_trace.rs`).
 //!
-//! A debug trace is marked in the trace state the sampler returns (see
-//! [`crate::propagation::is_debug`] for why there).
+//! [`Sampler::decide`] makes the decision, once per request, before any
+//! span exists, so that a request left out costs no OpenTelemetry span at
+//! all (`server.rs`). The SDK asks its sampler again for every span it
+//! builds; as [`ShouldSample`], the same sampler then only hands back what
+//! was decided: the request's decision, which the SERVER span's parent
+//! context carries ([`Decided`]), or its local parent's. It decides anew
+//! only for a span that no request decided for (one started outside any
+//! request).
 
 use opentelemetry::{
-    Context, KeyValue,
+    KeyValue,
     trace::{Link, SpanContext, SpanKind, TraceContextExt, TraceId, TraceState},
 };
-use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
+use opentelemetry_sdk::trace::{
+    Sampler as OtelSampler, SamplingDecision, SamplingResult, ShouldSample,
+};
 
-use crate::propagation::{CallerSampling, Sampling, debug_trace_state, is_debug};
+use crate::{
+    config::{RootSampler, SamplerConfig},
+    debug_trace::{debug_trace_state, is_debug},
+    propagation::Sampling,
+};
 
-/// The sampler named by `OTEL_TRACES_SAMPLER`, with its argument.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SamplerConfig {
-    /// Whether a sampled (or not sampled) parent decides for its children.
-    pub parent_based: bool,
-    /// What a root span (no parent, or a deferred one) is decided by.
-    pub root: RootSampler,
+/// Whether a trace is recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Drop,
+    Record,
+    /// Recorded, and every span marked `debug`.
+    Debug,
 }
 
-/// The decision for spans that start a trace.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum RootSampler {
-    AlwaysOn,
-    AlwaysOff,
-    /// Records this fraction of traces, chosen by trace id, so that every
-    /// service makes the same choice for the same trace.
-    TraceIdRatio(f64),
-}
+impl Decision {
+    pub(crate) fn recorded(self) -> bool {
+        self != Decision::Drop
+    }
 
-impl Default for SamplerConfig {
-    /// `parentbased_always_on`, the OpenTelemetry default.
-    fn default() -> Self {
-        Self {
-            parent_based: true,
-            root: RootSampler::AlwaysOn,
+    /// The decision of a span of this service, for its children.
+    fn of(span: &SpanContext) -> Self {
+        if is_debug(span) {
+            Decision::Debug
+        } else if span.is_sampled() {
+            Decision::Record
+        } else {
+            Decision::Drop
         }
     }
-}
 
-impl SamplerConfig {
-    /// The sampler to give the tracer provider.
-    pub fn build(&self) -> B3Sampler {
-        let root = match self.root {
-            RootSampler::AlwaysOn => Sampler::AlwaysOn,
-            RootSampler::AlwaysOff => Sampler::AlwaysOff,
-            RootSampler::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+    fn result(self) -> SamplingResult {
+        let (decision, trace_state) = match self {
+            Decision::Drop => (SamplingDecision::Drop, TraceState::default()),
+            Decision::Record => (SamplingDecision::RecordAndSample, TraceState::default()),
+            Decision::Debug => (SamplingDecision::RecordAndSample, debug_trace_state()),
         };
-        B3Sampler {
-            parent_based: self.parent_based,
-            root,
+        SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            trace_state,
         }
     }
 }
+
+/// A request's decision, in the parent context of its SERVER span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Decided(pub Decision);
 
 /// The configured sampler, with B3's deferred, sampling-only and debug
 /// decisions honoured (see the module documentation).
 #[derive(Clone, Debug)]
-pub struct B3Sampler {
+pub(crate) struct Sampler {
     parent_based: bool,
-    root: Sampler,
+    root: OtelSampler,
 }
 
-/// What the parent of a new span says about sampling.
-enum ParentSays {
-    Debug,
-    Sampled,
-    NotSampled,
-    Nothing,
-}
-
-impl ParentSays {
-    fn of(parent_context: Option<&Context>) -> Self {
-        let Some(cx) = parent_context else {
-            return Self::Nothing;
+impl Sampler {
+    pub(crate) fn new(config: &SamplerConfig) -> Self {
+        let root = match config.root {
+            RootSampler::AlwaysOn => OtelSampler::AlwaysOn,
+            RootSampler::AlwaysOff => OtelSampler::AlwaysOff,
+            RootSampler::TraceIdRatio(ratio) => OtelSampler::TraceIdRatioBased(ratio),
         };
-        let span = cx.span();
-        let parent = span.span_context();
-        // A span of this service: its decision was made here, and holds.
-        if parent.is_valid() && !parent.is_remote() {
-            return Self::of_span(parent);
-        }
-        match cx.get::<CallerSampling>() {
-            Some(CallerSampling(Sampling::Debug)) => Self::Debug,
-            Some(CallerSampling(Sampling::Accept)) => Self::Sampled,
-            Some(CallerSampling(Sampling::Deny)) => Self::NotSampled,
-            Some(CallerSampling(Sampling::Defer)) => Self::Nothing,
-            // A W3C caller: its sampled flag.
-            None if parent.is_valid() => Self::of_span(parent),
-            None => Self::Nothing,
+        Self {
+            parent_based: config.parent_based,
+            root,
         }
     }
 
-    fn of_span(span: &SpanContext) -> Self {
-        if is_debug(span) {
-            Self::Debug
-        } else if span.is_sampled() {
-            Self::Sampled
-        } else {
-            Self::NotSampled
-        }
-    }
-}
-
-impl ShouldSample for B3Sampler {
-    fn should_sample(
-        &self,
-        parent_context: Option<&Context>,
-        trace_id: TraceId,
-        name: &str,
-        span_kind: &SpanKind,
-        attributes: &[KeyValue],
-        links: &[Link],
-    ) -> SamplingResult {
-        let decided = |decision| SamplingResult {
-            decision,
-            attributes: Vec::new(),
-            trace_state: TraceState::default(),
-        };
-        match ParentSays::of(parent_context) {
-            ParentSays::Debug => SamplingResult {
-                decision: SamplingDecision::RecordAndSample,
-                attributes: Vec::new(),
-                trace_state: debug_trace_state(),
-            },
-            ParentSays::Sampled if self.parent_based => decided(SamplingDecision::RecordAndSample),
-            ParentSays::NotSampled if self.parent_based => decided(SamplingDecision::Drop),
+    /// The decision for a trace whose caller said `caller` (`Defer` when
+    /// there is no caller), with trace id `trace_id`.
+    pub(crate) fn decide(&self, caller: Sampling, trace_id: TraceId) -> Decision {
+        match caller {
+            Sampling::Debug => Decision::Debug,
+            Sampling::Accept if self.parent_based => Decision::Record,
+            Sampling::Deny if self.parent_based => Decision::Drop,
             // No decision to follow: the root sampler decides, on the trace
             // id alone, so every service decides alike for one trace.
-            _ => decided(
-                self.root
-                    .should_sample(None, trace_id, name, span_kind, attributes, links)
-                    .decision,
-            ),
+            _ => {
+                let root = self
+                    .root
+                    .should_sample(None, trace_id, "", &SpanKind::Server, &[], &[]);
+                if root.decision == SamplingDecision::RecordAndSample {
+                    Decision::Record
+                } else {
+                    Decision::Drop
+                }
+            }
         }
+    }
+}
+
+impl ShouldSample for Sampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: TraceId,
+        _name: &str,
+        _span_kind: &SpanKind,
+        _attributes: &[KeyValue],
+        _links: &[Link],
+    ) -> SamplingResult {
+        let decision = match parent_context {
+            None => self.decide(Sampling::Defer, trace_id),
+            Some(context) => {
+                let span = context.span();
+                let parent = span.span_context();
+                if parent.is_valid() && !parent.is_remote() {
+                    Decision::of(parent)
+                } else if let Some(Decided(decision)) = context.get::<Decided>() {
+                    *decision
+                } else if parent.is_valid() {
+                    let caller = if parent.is_sampled() {
+                        Sampling::Accept
+                    } else {
+                        Sampling::Deny
+                    };
+                    self.decide(caller, trace_id)
+                } else {
+                    self.decide(Sampling::Defer, trace_id)
+                }
+            }
+        };
+        decision.result()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanId, TraceFlags};
+    use opentelemetry::{
+        Context,
+        trace::{SpanId, TraceFlags},
+    };
 
-    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-    /// Where the parent of the span to decide comes from.
-    enum Parent {
-        None,
-        /// A B3 caller's decision, with the caller's ids when `ids` is set.
-        B3 {
-            sampling: Sampling,
-            ids: bool,
-        },
-        /// A W3C caller, sampled or not.
-        W3c(bool),
-        /// A span of this service.
-        Local {
-            sampled: bool,
-            debug: bool,
-        },
+    fn trace_id() -> TraceId {
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
     }
 
-    fn decide(config: SamplerConfig, parent: Parent) -> (SamplingDecision, bool) {
-        let trace_id = TraceId::from_hex(TRACE_ID).unwrap();
-        let span = |sampled: bool, remote: bool, state: TraceState| {
-            let flags = if sampled {
-                TraceFlags::SAMPLED
-            } else {
-                TraceFlags::default()
-            };
-            SpanContext::new(trace_id, SpanId::from(7), flags, remote, state)
-        };
-        let context = match parent {
-            Parent::None => None,
-            Parent::B3 { sampling, ids } => {
-                let caller = Context::new().with_value(CallerSampling(sampling));
-                Some(if ids {
-                    caller.with_remote_span_context(span(false, true, TraceState::default()))
-                } else {
-                    caller
-                })
-            }
-            Parent::W3c(sampled) => Some(Context::new().with_remote_span_context(span(
-                sampled,
-                true,
-                TraceState::default(),
-            ))),
-            Parent::Local { sampled, debug } => {
-                let state = if debug {
-                    debug_trace_state()
-                } else {
-                    TraceState::default()
-                };
-                Some(Context::new().with_remote_span_context(span(sampled, false, state)))
-            }
-        };
-        let result = config.build().should_sample(
-            context.as_ref(),
-            trace_id,
+    fn sampler(parent_based: bool, root: RootSampler) -> Sampler {
+        Sampler::new(&SamplerConfig { parent_based, root })
+    }
+
+    #[test]
+    fn the_default_is_parent_based_always_on() {
+        let default = Sampler::new(&SamplerConfig::default());
+        let decide = |caller| default.decide(caller, trace_id());
+        assert_eq!(decide(Sampling::Defer), Decision::Record);
+        assert_eq!(decide(Sampling::Accept), Decision::Record);
+        assert_eq!(decide(Sampling::Deny), Decision::Drop);
+        assert_eq!(decide(Sampling::Debug), Decision::Debug);
+    }
+
+    #[test]
+    fn a_deferred_decision_is_made_by_the_root_sampler() {
+        let off = sampler(true, RootSampler::AlwaysOff);
+        assert_eq!(off.decide(Sampling::Defer, trace_id()), Decision::Drop);
+        assert_eq!(off.decide(Sampling::Accept, trace_id()), Decision::Record);
+    }
+
+    #[test]
+    fn debug_is_recorded_whatever_the_sampler() {
+        let off = sampler(false, RootSampler::AlwaysOff);
+        assert_eq!(off.decide(Sampling::Debug, trace_id()), Decision::Debug);
+        assert_eq!(off.decide(Sampling::Defer, trace_id()), Decision::Drop);
+    }
+
+    #[test]
+    fn a_sampler_that_is_not_parent_based_decides_alone() {
+        let off = sampler(false, RootSampler::AlwaysOff);
+        assert_eq!(off.decide(Sampling::Accept, trace_id()), Decision::Drop);
+        let on = sampler(false, RootSampler::AlwaysOn);
+        assert_eq!(on.decide(Sampling::Deny, trace_id()), Decision::Record);
+    }
+
+    /// What the SDK hears back for a span whose parent is `parent`.
+    fn asked(sampler: &Sampler, parent: Option<Context>) -> Decision {
+        let result = sampler.should_sample(
+            parent.as_ref(),
+            trace_id(),
             "GET /",
             &SpanKind::Server,
             &[],
             &[],
         );
-        let debug = result.trace_state == debug_trace_state();
-        (result.decision, debug)
-    }
-
-    fn sampler(parent_based: bool, root: RootSampler) -> SamplerConfig {
-        SamplerConfig { parent_based, root }
-    }
-
-    const SAMPLE: (SamplingDecision, bool) = (SamplingDecision::RecordAndSample, false);
-    const DROP: (SamplingDecision, bool) = (SamplingDecision::Drop, false);
-    const DEBUG: (SamplingDecision, bool) = (SamplingDecision::RecordAndSample, true);
-
-    #[test]
-    fn the_default_is_parent_based_always_on() {
-        let config = SamplerConfig::default();
-        assert_eq!(config, sampler(true, RootSampler::AlwaysOn));
-        assert_eq!(decide(config, Parent::None), SAMPLE);
-        for ids in [true, false] {
-            let b3 = |sampling| Parent::B3 { sampling, ids };
-            assert_eq!(decide(config, b3(Sampling::Accept)), SAMPLE);
-            assert_eq!(decide(config, b3(Sampling::Deny)), DROP, "ids: {ids}");
+        match (result.decision, result.trace_state == debug_trace_state()) {
+            (SamplingDecision::RecordAndSample, true) => Decision::Debug,
+            (SamplingDecision::RecordAndSample, false) => Decision::Record,
+            _ => Decision::Drop,
         }
-        assert_eq!(decide(config, Parent::W3c(true)), SAMPLE);
-        assert_eq!(decide(config, Parent::W3c(false)), DROP);
     }
 
-    #[test]
-    fn a_deferred_decision_is_made_by_the_root_sampler() {
-        let deferred = || Parent::B3 {
-            sampling: Sampling::Defer,
-            ids: true,
+    fn span(sampled: bool, remote: bool, debug: bool) -> SpanContext {
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
         };
-        assert_eq!(decide(SamplerConfig::default(), deferred()), SAMPLE);
-        assert_eq!(
-            decide(sampler(true, RootSampler::AlwaysOff), deferred()),
-            DROP
-        );
+        let state = if debug {
+            debug_trace_state()
+        } else {
+            TraceState::default()
+        };
+        SpanContext::new(trace_id(), SpanId::from(7), flags, remote, state)
     }
 
     #[test]
-    fn debug_is_always_recorded_and_marked() {
-        let off = sampler(false, RootSampler::AlwaysOff);
-        for ids in [true, false] {
-            assert_eq!(
-                decide(
-                    off,
-                    Parent::B3 {
-                        sampling: Sampling::Debug,
-                        ids
-                    }
-                ),
-                DEBUG
-            );
-        }
-        assert_eq!(decide(off, Parent::None), DROP);
-        // The children of a debug span in this service are debug too.
-        assert_eq!(
-            decide(
-                off,
-                Parent::Local {
-                    sampled: true,
-                    debug: true
-                }
-            ),
-            DEBUG
-        );
-        assert_eq!(
-            decide(
-                SamplerConfig::default(),
-                Parent::Local {
-                    sampled: true,
-                    debug: false
-                }
-            ),
-            SAMPLE
-        );
-    }
-
-    #[test]
-    fn a_local_parent_decides_for_its_children() {
-        let on = SamplerConfig::default();
-        assert_eq!(
-            decide(
-                on,
-                Parent::Local {
-                    sampled: false,
-                    debug: false
-                }
-            ),
-            DROP
-        );
+    fn the_sdk_gets_the_request_decision_back_not_a_second_one() {
+        // Were the root sampler asked, it would drop every trace.
         let off = sampler(true, RootSampler::AlwaysOff);
+        let decided = |decision| Context::new().with_value(Decided(decision));
         assert_eq!(
-            decide(
-                off,
-                Parent::Local {
-                    sampled: true,
-                    debug: false
-                }
-            ),
-            SAMPLE
+            asked(&off, Some(decided(Decision::Record))),
+            Decision::Record
         );
+        // With a remote parent that says otherwise, too.
+        let remote = decided(Decision::Debug).with_remote_span_context(span(false, true, false));
+        assert_eq!(asked(&off, Some(remote)), Decision::Debug);
     }
 
     #[test]
-    fn a_sampler_that_is_not_parent_based_decides_alone() {
-        let caller_sampled = Parent::B3 {
-            sampling: Sampling::Accept,
-            ids: true,
-        };
-        assert_eq!(
-            decide(sampler(false, RootSampler::AlwaysOff), caller_sampled),
-            DROP
-        );
-        let on = sampler(false, RootSampler::AlwaysOn);
-        assert_eq!(decide(on, Parent::W3c(false)), SAMPLE);
+    fn a_span_of_this_service_decides_for_its_children() {
+        let on = Sampler::new(&SamplerConfig::default());
+        let local =
+            |sampled, debug| Context::new().with_remote_span_context(span(sampled, false, debug));
+        assert_eq!(asked(&on, Some(local(false, false))), Decision::Drop);
+        let off = sampler(false, RootSampler::AlwaysOff);
+        assert_eq!(asked(&off, Some(local(true, false))), Decision::Record);
+        assert_eq!(asked(&off, Some(local(true, true))), Decision::Debug);
+    }
+
+    #[test]
+    fn outside_any_request_the_sampler_decides() {
+        let off = sampler(true, RootSampler::AlwaysOff);
+        assert_eq!(asked(&off, None), Decision::Drop);
+        let w3c = Context::new().with_remote_span_context(span(true, true, false));
+        assert_eq!(asked(&off, Some(w3c)), Decision::Record, "parent-based");
     }
 }

@@ -1,82 +1,188 @@
-//! The server side: every request to an instrumented router runs in a
-//! SERVER span, in the caller's trace when the request carries one.
+//! The server side: [`TelemetryLayer`], a tower layer under which every
+//! request runs in a SERVER span, in the caller's trace when the request
+//! carries one.
 //!
-//! A request that is not sampled skips OpenTelemetry entirely. The sampler
-//! decides before any span exists, from the caller's context; the
-//! OpenTelemetry layer's filter then passes none of the request's spans
+//! For each request, before any span exists: the caller's context is read
+//! ([`Caller::read`]), the SERVER span's place in the trace is found
+//! ([`Caller::place`]), the sampler decides ([`Sampler::decide`]), once;
+//! and the request runs as that [`RequestTrace`]. A recorded request's
+//! SERVER span is then given its parent, its decision and its ids, and
+//! built at once. A request that is not recorded skips OpenTelemetry
+//! entirely: the OpenTelemetry layer's filter passes none of its spans
 //! (`request::unrecorded`), so they cost what logging costs, and its calls
-//! pass the decision on (`request.rs`). Without this, the OpenTelemetry
-//! layer did nearly all of a recorded span's work for every span it then
-//! threw away.
+//! pass the decision on. (Without the skip, the OpenTelemetry layer did
+//! nearly all of a recorded span's work for every span it then threw away.)
+//!
+//! Written as a plain tower layer, not built on tower-http's `TraceLayer`:
+//! the span's parent comes from our B3 reading, and one function shows the
+//! whole life of the span. It fits an axum `Router` (`Router::layer`, so
+//! that the route is known), a nested router, or any tower HTTP service.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
-    Router,
-    extract::{MatchedPath, Request, State},
-    middleware::{self, Next},
-    response::Response,
+    extract::MatchedPath,
+    http::{Request, Response},
 };
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+use opentelemetry_semantic_conventions::attribute::{
+    HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH,
+};
+use tower::{Layer, Service};
 use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    propagation,
+    hex::HexId,
+    propagation::{Caller, join},
     request::{self, RequestTrace},
-    sampling::B3Sampler,
-    zipkin::trace_id_hex,
+    sampling::{Decided, Sampler},
 };
 
-/// How requests are traced (from [`crate::TelemetryConfig`]).
+/// Runs every request of the service it wraps in a SERVER span, in the
+/// caller's trace when the request carries one (B3 or W3C headers), and
+/// logs one line per answer. Get it from [`crate::Telemetry::layer`].
+///
+/// Add it last (outermost) to a `Router`, after the routes it traces;
+/// routes added after it (a health check, say) are not traced.
 #[derive(Clone, Debug)]
+pub struct TelemetryLayer {
+    tracing: Arc<Tracing>,
+}
+
+/// How requests are traced.
+#[derive(Debug)]
 pub(crate) struct Tracing {
-    /// The sampler that decides each request; `None` with
-    /// `OTEL_SDK_DISABLED`: the span is only a context for log lines, and no
-    /// trace headers are read.
-    pub sampler: Option<B3Sampler>,
-    pub b3_join: bool,
+    /// `None` with `OTEL_SDK_DISABLED`: the span is only a context for log
+    /// lines, and no trace headers are read.
+    pub(crate) sampler: Option<Sampler>,
+    pub(crate) b3_join: bool,
 }
 
-pub(crate) fn instrument(routes: Router, tracing: Tracing) -> Router {
-    routes.layer(middleware::from_fn_with_state(tracing, trace_request))
+impl TelemetryLayer {
+    pub(crate) fn new(tracing: Tracing) -> Self {
+        Self {
+            tracing: Arc::new(tracing),
+        }
+    }
 }
 
-/// Runs one request inside its SERVER span. Written out rather than built
-/// with tower-http's `TraceLayer`: the span's parent comes from our B3
-/// extraction, and one plain function shows the whole life of the span.
-async fn trace_request(State(tracing): State<Tracing>, request: Request, next: Next) -> Response {
-    let Some(sampler) = tracing.sampler else {
-        let span = request_span(&request);
-        return serve_in(span, request, next).await;
+impl<S> Layer<S> for TelemetryLayer {
+    type Service = TelemetryService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TelemetryService {
+            inner,
+            tracing: self.tracing.clone(),
+        }
+    }
+}
+
+/// A service whose requests run in SERVER spans (see [`TelemetryLayer`]).
+#[derive(Clone, Debug)]
+pub struct TelemetryService<S> {
+    inner: S,
+    tracing: Arc<Tracing>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TelemetryService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The service made ready is the one to call; a clone takes its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(trace_request(self.tracing.clone(), request, inner))
+    }
+}
+
+/// Serves one request in its SERVER span.
+async fn trace_request<S, ReqBody, ResBody>(
+    tracing: Arc<Tracing>,
+    request: Request<ReqBody>,
+    inner: S,
+) -> Result<Response<ResBody>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    let Some(sampler) = &tracing.sampler else {
+        let span = request_span(&request, None);
+        return serve_in(span, request, inner).await;
     };
-    let mut incoming = propagation::extract(request.headers(), tracing.b3_join);
-    let trace = match incoming.decide(&sampler) {
-        Some(trace_id) => RequestTrace::Recorded(trace_id),
-        None => RequestTrace::Unrecorded(incoming.unrecorded_ids()),
+    let caller = Caller::read(request.headers());
+    let place = caller.place(tracing.b3_join);
+    // A trace this service starts gets its ids now: the sampler decides on
+    // the trace id, and the span must take the same.
+    let random = RandomIdGenerator::default();
+    let trace_id = place.trace_id.unwrap_or_else(|| random.new_trace_id());
+    let span_id = place.span_id.unwrap_or_else(|| random.new_span_id());
+    let decision = sampler.decide(caller.sampling, trace_id);
+    let trace = if decision.recorded() {
+        RequestTrace::Recorded { trace_id, span_id }
+    } else {
+        RequestTrace::Unrecorded(place.trace_id.map(|trace_id| (trace_id, span_id)))
     };
     // Inside the request's scope from the start, so that the OpenTelemetry
     // layer already skips the SERVER span of a request left out.
     request::serve(trace, async move {
-        let span = request_span(&request);
-        match trace {
-            RequestTrace::Recorded(trace_id) => {
-                incoming.continue_in(&span);
-                span.record("trace_id", trace_id_hex(trace_id));
+        let span = request_span(&request, trace.trace_id());
+        if let RequestTrace::Recorded { trace_id, span_id } = trace {
+            let mut parent = opentelemetry::Context::new().with_value(Decided(decision));
+            if let Some(parent_span_id) = place.parent_span_id {
+                parent = parent.with_remote_span_context(SpanContext::new(
+                    trace_id,
+                    parent_span_id,
+                    TraceFlags::SAMPLED,
+                    true,
+                    TraceState::default(),
+                ));
             }
-            RequestTrace::Unrecorded(Some((trace_id, _))) => {
-                span.record("trace_id", trace_id_hex(trace_id));
-            }
-            RequestTrace::Unrecorded(None) => {}
+            // An error here means telemetry is off for this span: nothing to do.
+            let _ = span.set_parent(parent);
+            // Built now, while these are the ids the id generator hands out.
+            join::with_ids(trace_id, span_id, || drop(span.context()));
         }
-        serve_in(span, request, next).await
+        serve_in(span, request, inner).await
     })
     .await
 }
 
 /// Serves `request` in `span`, records the outcome on it, and logs it.
-async fn serve_in(span: tracing::Span, request: Request, next: Next) -> Response {
+async fn serve_in<S, ReqBody, ResBody>(
+    span: tracing::Span,
+    request: Request<ReqBody>,
+    mut inner: S,
+) -> Result<Response<ResBody>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
     let started = std::time::Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
-
+    let answered = async move { inner.call(request).await }
+        .instrument(span.clone())
+        .await;
+    let Ok(response) = &answered else {
+        return answered;
+    };
     let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
+    span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),
@@ -90,11 +196,16 @@ async fn serve_in(span: tracing::Span, request: Request, next: Next) -> Response
         span.record("otel.status_code", "error");
         span.record("otel.status_description", status.to_string());
     }
-    response
+    answered
 }
 
-/// The SERVER span of `request`, with its HTTP attributes.
-pub(crate) fn request_span(request: &Request) -> tracing::Span {
+/// The SERVER span of `request`, with its HTTP attributes and, when it is
+/// in a trace, the trace id, which puts the id in every log line of the
+/// request.
+pub(crate) fn request_span<B>(
+    request: &Request<B>,
+    trace_id: Option<opentelemetry::trace::TraceId>,
+) -> tracing::Span {
     let method = request.method();
     let route = request
         .extensions()
@@ -106,16 +217,17 @@ pub(crate) fn request_span(request: &Request) -> tracing::Span {
         Some(route) => format!("{method} {route}"),
         None => method.to_string(),
     };
+    let trace_id = trace_id.map(HexId::trace);
     tracing::info_span!(
         "request",
         otel.name = name,
         otel.kind = "server",
-        http.request.method = method.as_str(),
-        http.route = route,
-        url.path = request.uri().path(),
-        http.response.status_code = Empty,
+        { HTTP_REQUEST_METHOD } = method.as_str(),
+        { HTTP_ROUTE } = route,
+        { URL_PATH } = request.uri().path(),
+        { HTTP_RESPONSE_STATUS_CODE } = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
-        trace_id = Empty,
+        trace_id = trace_id.as_ref().map(HexId::as_str),
     )
 }

@@ -20,7 +20,14 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
-use crate::{TelemetryConfig, propagation::JoiningIdGenerator, server, zipkin::ZipkinProcessor};
+use crate::{
+    TelemetryConfig,
+    propagation::join::JoiningIdGenerator,
+    request,
+    sampling::Sampler,
+    server::{TelemetryLayer, Tracing},
+    zipkin::ZipkinProcessor,
+};
 
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +44,7 @@ pub enum TelemetryError {
 pub struct Telemetry {
     /// `None` when telemetry is disabled (`OTEL_SDK_DISABLED=true`).
     provider: Option<SdkTracerProvider>,
-    tracing: server::Tracing,
+    layer: TelemetryLayer,
     /// How long the last upload may take.
     upload_timeout: Duration,
 }
@@ -54,36 +61,44 @@ impl Telemetry {
             tracing::info!("telemetry disabled (OTEL_SDK_DISABLED): no spans, no trace headers");
             return Ok(Self {
                 provider: None,
-                tracing: server::Tracing {
+                layer: TelemetryLayer::new(Tracing {
                     sampler: None,
                     b3_join: config.b3_join,
-                },
+                }),
                 upload_timeout: config.batch.upload_timeout,
             });
         }
+        // One sampler: the SERVER-span layer decides with it, and the SDK
+        // asks it for every span (see `sampling.rs`).
+        let sampler = Sampler::new(&config.sampler);
         let processor =
             ZipkinProcessor::start(&config.zipkin_endpoint, &config.service_name, config.batch)?;
-        let provider = tracer_provider(config, processor);
+        let provider = tracer_provider(config, sampler.clone(), processor);
         tracing_subscriber::registry()
             .with(spans_layer(&provider))
             .with(log_lines())
             .try_init()?;
         Ok(Self {
             provider: Some(provider),
-            tracing: server::Tracing {
-                sampler: Some(config.sampler.build()),
+            layer: TelemetryLayer::new(Tracing {
+                sampler: Some(sampler),
                 b3_join: config.b3_join,
-            },
+            }),
             upload_timeout: config.batch.upload_timeout,
         })
     }
 
-    /// Wraps `routes` so that every request to them runs in a SERVER span,
-    /// in the caller's trace when it sent one.
-    /// Routes added to the router afterwards, such as a health check, are
-    /// not traced.
+    /// The tower layer that runs every request in a SERVER span, in the
+    /// caller's trace when it sent one (see [`TelemetryLayer`]).
+    pub fn layer(&self) -> TelemetryLayer {
+        self.layer.clone()
+    }
+
+    /// `routes.layer(self.layer())`: every request to these routes runs in a
+    /// SERVER span. Routes added to the router afterwards, such as a health
+    /// check, are not traced.
     pub fn instrument(&self, routes: Router) -> Router {
-        server::instrument(routes, self.tracing.clone())
+        routes.layer(self.layer())
     }
 
     /// Exports the spans still queued, then stops the exporter. The
@@ -117,10 +132,11 @@ where
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
 }
 
-/// The provider every span goes through: this service's name, the sampler
-/// and the id generator that B3 join needs, and `processor` to export.
+/// The provider every span goes through: this service's name, `sampler`,
+/// the id generator that B3 join needs, and `processor` to export.
 pub(crate) fn tracer_provider(
     config: &TelemetryConfig,
+    sampler: Sampler,
     processor: impl SpanProcessor + 'static,
 ) -> SdkTracerProvider {
     SdkTracerProvider::builder()
@@ -129,7 +145,7 @@ pub(crate) fn tracer_provider(
                 .with_service_name(config.service_name.clone())
                 .build(),
         )
-        .with_sampler(config.sampler.build())
+        .with_sampler(sampler)
         .with_id_generator(JoiningIdGenerator::default())
         .with_span_processor(processor)
         .build()
@@ -144,16 +160,15 @@ where
     // spans never reach Zipkin, whatever `RUST_LOG` says; only warnings
     // and errors become span annotations, not every access-log line. And
     // nothing of a request the sampler left out (see `server.rs`).
-    let zipkin_only =
-        DynFilterFn::new(|metadata, _| wanted(metadata) && !crate::request::unrecorded())
-            // The level is known per call site: decided once, not at every span.
-            .with_callsite_filter(|metadata| {
-                if wanted(metadata) {
-                    Interest::sometimes()
-                } else {
-                    Interest::never()
-                }
-            });
+    let zipkin_only = DynFilterFn::new(|metadata, _| wanted(metadata) && !request::unrecorded())
+        // The level is known per call site: decided once, not at every span.
+        .with_callsite_filter(|metadata| {
+            if wanted(metadata) {
+                Interest::sometimes()
+            } else {
+                Interest::never()
+            }
+        });
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
         .with_tracked_inactivity(false)

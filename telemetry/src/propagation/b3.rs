@@ -9,28 +9,28 @@
 //! writes it on the way out; and it reads a missing decision as "not
 //! sampled". Correcting each of those around it took more code than reading
 //! four headers, so this module reads them itself. A test in
-//! `tests/b3_conformance.rs` pins the upstream behaviours, so an upgrade that
-//! fixes them is noticed.
+//! `conformance.rs` pins the upstream behaviours, so an upgrade that fixes
+//! them is noticed.
 //!
-//! This module knows B3 only: headers in, [`B3`] out, and back. What the
-//! service makes of a caller's context (joining its span, sampling) is
-//! decided in [`super`] and [`crate::sampling`].
+//! This module knows B3 only: headers in, [`B3`] out, and back. Where the
+//! service puts a caller's span (join) is `super`'s; whether it records
+//! the trace is `crate::sampling`'s.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::trace::{SpanId, TraceId};
 
 use crate::hex::HexId;
 
-pub const SINGLE: HeaderName = HeaderName::from_static("b3");
-pub const TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
-pub const SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
-pub const PARENT_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
-pub const SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
-pub const FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
+pub(crate) const SINGLE: HeaderName = HeaderName::from_static("b3");
+pub(crate) const TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
+pub(crate) const SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
+pub(crate) const PARENT_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
+pub(crate) const SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
+pub(crate) const FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
 
 /// A caller's sampling decision, the four states B3 knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sampling {
+pub(crate) enum Sampling {
     /// No decision sent: the receiver decides.
     Defer,
     /// Do not record this trace.
@@ -43,21 +43,21 @@ pub enum Sampling {
 
 /// The identifiers of the caller's span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ids {
-    pub trace_id: TraceId,
+pub(crate) struct Ids {
+    pub(crate) trace_id: TraceId,
     /// The caller's span: in B3 the callee may take this id as its own
     /// (a *shared* span) or make it its parent.
-    pub span_id: SpanId,
+    pub(crate) span_id: SpanId,
     /// The caller's parent, when it sent one.
-    pub parent_span_id: Option<SpanId>,
+    pub(crate) parent_span_id: Option<SpanId>,
 }
 
 /// What a caller sent: identifiers (absent in the sampling-only forms such as
 /// `b3: 0`) and a sampling decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct B3 {
-    pub ids: Option<Ids>,
-    pub sampling: Sampling,
+pub(crate) struct B3 {
+    pub(crate) ids: Option<Ids>,
+    pub(crate) sampling: Sampling,
 }
 
 impl B3 {
@@ -65,7 +65,7 @@ impl B3 {
     /// specification gives it precedence), then the `X-B3-*` headers. `None`
     /// when neither holds a usable context; a malformed context is ignored
     /// whole, never half-used.
-    pub fn read(headers: &HeaderMap) -> Option<Self> {
+    pub(crate) fn read(headers: &HeaderMap) -> Option<Self> {
         headers
             .get(SINGLE)
             .and_then(|value| parse_single(value.to_str().ok()?))
@@ -75,7 +75,7 @@ impl B3 {
     /// Writes the multi-header form, which every B3 reader understands
     /// (py_zipkin's servers read only that one): the ids, then the decision.
     /// Debug is sent as `X-B3-Flags: 1` alone, since it implies accept.
-    pub fn write(&self, headers: &mut HeaderMap) {
+    pub(crate) fn write(&self, headers: &mut HeaderMap) {
         if let Some(ids) = &self.ids {
             headers.insert(TRACE_ID, trace_id_value(ids.trace_id));
             headers.insert(SPAN_ID, span_id_value(ids.span_id));

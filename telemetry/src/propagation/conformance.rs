@@ -1,4 +1,4 @@
-//! The "B3 in, B3 out" table ([`b3_table`]), row by row, through what a
+//! The "B3 in, B3 out" table (the `b3_table` crate), row by row, through what a
 //! service really runs: the SERVER span of a request with the row's headers,
 //! the sampler, the id generator, and the CLIENT span of a call made inside
 //! it, with join on and off.
@@ -21,13 +21,14 @@ use reqwest::Url;
 use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-use super::b3_table::{self, OTHER_TRACE, PARENT, Row, SPAN, TRACE, TRACE_64, Trace};
+use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, TRACE, TRACE_64, Trace};
+
 use crate::{
     TelemetryConfig,
     client::start_call,
-    config::Env,
-    propagation::is_debug,
-    server::{Tracing, instrument},
+    debug_trace::is_debug,
+    sampling::Sampler,
+    server::{TelemetryLayer, Tracing},
     setup::{spans_layer, tracer_provider},
 };
 
@@ -47,13 +48,18 @@ impl SpanExporter for Kept {
 /// headers of the call.
 fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
     let kept = Kept::default();
-    let config = TelemetryConfig::read(&Env::from_lookup(|_| None), "api_01").unwrap();
-    let provider = tracer_provider(&config, SimpleSpanProcessor::new(kept.clone()));
+    let config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
+    let sampler = Sampler::new(&config.sampler);
+    let provider = tracer_provider(
+        &config,
+        sampler.clone(),
+        SimpleSpanProcessor::new(kept.clone()),
+    );
     let subscriber = tracing_subscriber::registry().with(spans_layer(&provider));
-    let tracing = Tracing {
-        sampler: Some(config.sampler.build()),
+    let layer = TelemetryLayer::new(Tracing {
+        sampler: Some(sampler),
         b3_join: join,
-    };
+    });
     let sent = Arc::new(Mutex::new(HeaderMap::new()));
     let call = sent.clone();
     let routes = Router::new().route(
@@ -65,7 +71,7 @@ fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
             *call.lock().unwrap() = headers;
         }),
     );
-    let app = instrument(routes, tracing);
+    let app = routes.layer(layer);
     let mut request = Request::get("/").body(Body::empty()).unwrap();
     for (name, value) in &row.headers {
         request.headers_mut().append(

@@ -8,11 +8,22 @@
 //! nothing in Zipkin. Joined, the callee's span takes that id and the
 //! caller's `X-B3-ParentSpanId` as its parent, and the tree is whole.
 //!
-//! OpenTelemetry has no way to choose a span's id (its specification wants
-//! a new one for every span): the SDK asks its [`IdGenerator`] for each id.
-//! So the provider is given [`JoiningIdGenerator`], which hands out random
-//! ids, except inside [`with_ids`]: there, on that thread, the next span id
-//! (and trace id, for a span without parent) asked for are the caller's.
+//! The same door serves a trace this service starts: its ids are chosen
+//! before the span exists, since the sampler decides on the trace id, and
+//! the span must then take exactly those.
+//!
+//! Why a thread-local, when the request's ids already live in its
+//! task-local (`request.rs`): OpenTelemetry has no way to choose a span's
+//! id. The SDK (0.33, `Tracer::build_with_context`) asks its
+//! [`IdGenerator`] for every id and ignores `SpanBuilder::span_id` and
+//! `trace_id`; `tracing-opentelemetry` (0.34) gives no access to the
+//! builder anyway; and `IdGenerator::new_span_id` is told nothing of the
+//! span it is for. So the provider is given [`JoiningIdGenerator`], which
+//! hands out random ids, except inside [`with_ids`]: there, on that
+//! thread, for the one span built inside, the next span id (and trace id,
+//! for a span without parent) are the ones the request chose. The
+//! thread-local holds them only for that call: the request's task-local
+//! stays the one place they are kept.
 
 use std::cell::Cell;
 

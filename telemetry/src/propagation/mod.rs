@@ -3,220 +3,120 @@
 //! B3 is what Zipkin, Brave and py_zipkin speak, so it is what we send and
 //! what we read first; W3C `traceparent` is read too, so that callers on
 //! OpenTelemetry's default propagator join the trace. The README's table
-//! "B3 in, B3 out" shows what every form does, and
-//! `tests/b3_conformance.rs` checks each row.
+//! "B3 in, B3 out" shows what every form does, and the tests check each row.
 //!
 //! - [`b3`] reads and writes the headers (by hand: why, is said there).
-//! - [`extract`] turns a caller's context into the parent of the SERVER
-//!   span. With *join* on (B3's own model, and the default), the SERVER
-//!   span takes the caller's span id as its own (`join.rs` says why and how);
-//!   with it off, that id becomes its parent, as OpenTelemetry does. The
-//!   caller's decision travels in the [`Context`] for [`crate::sampling`].
-//! - [`inject`] writes a CLIENT span's context: all four ids, and this
-//!   service's own decision, never a deferred one passed on. A missing,
-//!   malformed or partial context never fails a request: it starts a new
-//!   trace.
+//! - [`Caller::read`]: what a caller sent, its ids and its decision. A
+//!   missing, malformed or partial context never fails a request: the
+//!   request starts a new trace.
+//! - [`Caller::place`]: where the SERVER span goes in the caller's trace.
+//!   With *join* on (B3's own model, and the default), it takes the
+//!   caller's span id as its own (`join.rs` says why and how); with it off,
+//!   that id becomes its parent, as OpenTelemetry does.
+//! - [`B3::write`]: the headers of a call: all four B3 ids, and this
+//!   service's own decision, never a deferred one passed on.
+//!
+//! Nothing here decides whether a trace is recorded: that is
+//! [`crate::sampling`], from what [`Caller`] read.
 
-pub mod b3;
-#[cfg(test)]
-mod b3_table;
+pub(crate) mod b3;
 #[cfg(test)]
 mod conformance;
-mod join;
+pub(crate) mod join;
 
 use std::sync::LazyLock;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use opentelemetry::{
-    Context,
     propagation::TextMapPropagator,
-    trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState},
+    trace::{SpanId, TraceContextExt, TraceId},
 };
 use opentelemetry_http::HeaderExtractor;
-use opentelemetry_sdk::{
-    propagation::TraceContextPropagator,
-    trace::{IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample},
-};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-pub use b3::{B3, Ids, Sampling};
-pub use join::JoiningIdGenerator;
+pub(crate) use b3::{B3, Ids, Sampling};
 
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static W3C: LazyLock<TraceContextPropagator> = LazyLock::new(TraceContextPropagator::new);
 
-/// A B3 caller's sampling decision, carried in the parent [`Context`] of the
-/// SERVER span for the sampler (B3 has four states, OpenTelemetry's sampled
-/// flag two).
+/// What a caller sent: its ids, if it sent any usable ones, and its
+/// decision (B3's four states; W3C's sampled flag as accept or deny).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CallerSampling(pub Sampling);
-
-/// A caller's trace context, ready to become the parent of a SERVER span.
-#[derive(Debug)]
-#[must_use = "an incoming context does nothing until `continue_in` a span"]
-pub struct Incoming {
-    parent: Context,
-    /// The trace id the caller sent, B3 or W3C.
-    caller_trace_id: Option<TraceId>,
-    /// The ids the SERVER span takes as its own: the caller's, with join,
-    /// or new ones for a trace this service starts (see [`Incoming::decide`]).
-    own_ids: Option<(TraceId, SpanId)>,
+pub(crate) struct Caller {
+    pub ids: Option<Ids>,
+    pub sampling: Sampling,
+    /// B3 callers may share their span with us (join); W3C callers never.
+    pub joinable: bool,
 }
 
-/// Reads the caller's context from request headers: B3 first, then W3C.
-/// With `join`, a B3 caller's span id becomes the SERVER span's own.
-pub fn extract(headers: &HeaderMap, join: bool) -> Incoming {
-    match B3::read(headers) {
-        Some(b3) => Incoming::from_b3(b3, join),
-        None => {
-            let parent = W3C.extract(&HeaderExtractor(headers));
-            let caller = parent.span().span_context().clone();
-            let caller_trace_id = caller.is_valid().then(|| caller.trace_id());
-            Incoming {
-                parent,
-                caller_trace_id,
-                own_ids: None,
-            }
-        }
-    }
+/// Where the SERVER span of a request goes: the trace, its own id when it
+/// joins the caller's span, and its parent. `None` where this service
+/// makes a new one (the trace), or there is none (the parent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub trace_id: Option<TraceId>,
+    pub span_id: Option<SpanId>,
+    pub parent_span_id: Option<SpanId>,
 }
 
-impl Incoming {
-    fn from_b3(b3: B3, join: bool) -> Self {
-        let caller = Context::new().with_value(CallerSampling(b3.sampling));
-        // The sampling-only forms: a new trace with the caller's decision.
-        let Some(ids) = b3.ids else {
+impl Caller {
+    /// Reads the caller's context from request headers: B3 first, then W3C.
+    pub(crate) fn read(headers: &HeaderMap) -> Self {
+        if let Some(b3) = B3::read(headers) {
             return Self {
-                parent: caller,
-                caller_trace_id: None,
-                own_ids: None,
-            };
-        };
-        let sampled = matches!(b3.sampling, Sampling::Accept | Sampling::Debug);
-        let remote_span = |span_id| {
-            let flags = if sampled {
-                TraceFlags::SAMPLED
-            } else {
-                TraceFlags::default()
-            };
-            SpanContext::new(ids.trace_id, span_id, flags, true, TraceState::default())
-        };
-        if !join {
-            return Self {
-                parent: caller.with_remote_span_context(remote_span(ids.span_id)),
-                caller_trace_id: Some(ids.trace_id),
-                own_ids: None,
+                ids: b3.ids,
+                sampling: b3.sampling,
+                joinable: true,
             };
         }
-        // Joined, the parent is the caller's parent; without one, the SERVER
-        // span is a root that keeps the caller's trace id.
-        let parent = match ids.parent_span_id {
-            Some(parent) => caller.with_remote_span_context(remote_span(parent)),
-            None => caller,
-        };
-        Self {
-            parent,
-            caller_trace_id: Some(ids.trace_id),
-            own_ids: Some((ids.trace_id, ids.span_id)),
+        // Most requests carry no traceparent: skip the propagator's work.
+        let caller = headers
+            .contains_key(TRACEPARENT)
+            .then(|| W3C.extract(&HeaderExtractor(headers)))
+            .map(|context| context.span().span_context().clone())
+            .filter(|span| span.is_valid());
+        match caller {
+            Some(span) => Self {
+                ids: Some(Ids {
+                    trace_id: span.trace_id(),
+                    span_id: span.span_id(),
+                    parent_span_id: None,
+                }),
+                sampling: if span.is_sampled() {
+                    Sampling::Accept
+                } else {
+                    Sampling::Deny
+                },
+                joinable: false,
+            },
+            None => Self {
+                ids: None,
+                sampling: Sampling::Defer,
+                joinable: false,
+            },
         }
     }
 
-    /// Decides, before any span exists, whether this request is recorded:
-    /// `sampler` gets the caller's context, and the trace id the SERVER span
-    /// will have. A request that starts a trace gets its ids now, and its
-    /// span takes them if it is recorded. Returns the trace id when the
-    /// request is recorded.
-    pub(crate) fn decide(&mut self, sampler: &dyn ShouldSample) -> Option<TraceId> {
-        let trace_id = match self.caller_trace_id {
-            Some(trace_id) => trace_id,
-            None => {
-                let random = RandomIdGenerator::default();
-                let trace_id = random.new_trace_id();
-                self.own_ids = Some((trace_id, random.new_span_id()));
-                trace_id
-            }
-        };
-        let decision = sampler
-            .should_sample(
-                Some(&self.parent),
-                trace_id,
-                "request",
-                &SpanKind::Server,
-                &[],
-                &[],
-            )
-            .decision;
-        (decision == SamplingDecision::RecordAndSample).then_some(trace_id)
-    }
-
-    /// For a request that is not recorded: the trace id and the SERVER
-    /// span's id to pass on, when the caller established a trace. B3 says
-    /// to propagate identifiers once they exist, and that a decision alone
-    /// (`X-B3-Sampled: 0`) is valid when none do.
-    pub(crate) fn unrecorded_ids(&self) -> Option<(TraceId, SpanId)> {
-        let trace_id = self.caller_trace_id?;
-        let span_id = match self.own_ids {
-            Some((_, joined)) => joined,
-            None => RandomIdGenerator::default().new_span_id(),
-        };
-        Some((trace_id, span_id))
-    }
-
-    /// Makes `span` the continuation of the caller's trace. Call it before
-    /// the span is first entered: that is when its OpenTelemetry span is
-    /// built and sampled.
-    pub fn continue_in(self, span: &tracing::Span) {
-        // An error here means telemetry is off for this span: nothing to do.
-        let _ = span.set_parent(self.parent);
-        if let Some((trace_id, span_id)) = self.own_ids {
-            // Build the OpenTelemetry span now, while these are the ids the
-            // id generator hands out.
-            join::with_ids(trace_id, span_id, || drop(span.context()));
+    /// Where this request's SERVER span goes in the caller's trace; with
+    /// `join`, a B3 caller's span becomes its own, and the caller's parent
+    /// its parent (without one, it is a root that keeps the caller's trace).
+    pub(crate) fn place(&self, join: bool) -> Place {
+        match self.ids {
+            None => Place {
+                trace_id: None,
+                span_id: None,
+                parent_span_id: None,
+            },
+            Some(ids) if join && self.joinable => Place {
+                trace_id: Some(ids.trace_id),
+                span_id: Some(ids.span_id),
+                parent_span_id: ids.parent_span_id,
+            },
+            Some(ids) => Place {
+                trace_id: Some(ids.trace_id),
+                span_id: None,
+                parent_span_id: Some(ids.span_id),
+            },
         }
     }
-}
-
-/// Writes the B3 headers for a call made in the CLIENT span `span`, whose
-/// parent is `parent_span_id` (this service's span current at the call).
-pub fn inject(span: &SpanContext, parent_span_id: SpanId, headers: &mut HeaderMap) {
-    if !span.is_valid() {
-        return;
-    }
-    let sampling = if is_debug(span) {
-        Sampling::Debug
-    } else if span.is_sampled() {
-        Sampling::Accept
-    } else {
-        Sampling::Deny
-    };
-    let b3 = B3 {
-        ids: Some(Ids {
-            trace_id: span.trace_id(),
-            span_id: span.span_id(),
-            parent_span_id: (parent_span_id != SpanId::INVALID).then_some(parent_span_id),
-        }),
-        sampling,
-    };
-    b3.write(headers);
-}
-
-/// The trace-state entry that marks a debug trace. OpenTelemetry has no
-/// trace flag for B3's debug, and the SDK gives a new span its parent's
-/// flags, not the sampler's; what it does hand from the sampler to the span,
-/// and on to its children, is trace state. The mark is never sent to other
-/// services (they get B3), so it cannot clash with anyone's `tracestate`.
-const DEBUG_KEY: &str = "zipkin";
-const DEBUG_VALUE: &str = "debug";
-static DEBUG_TRACE_STATE: LazyLock<TraceState> = LazyLock::new(|| {
-    TraceState::from_key_value([(DEBUG_KEY, DEBUG_VALUE)]).expect("a valid trace-state entry")
-});
-
-/// The trace state of a span in a debug trace.
-pub(crate) fn debug_trace_state() -> TraceState {
-    DEBUG_TRACE_STATE.clone()
-}
-
-/// True when `span` belongs to a debug trace (B3 `X-B3-Flags: 1`): Zipkin
-/// then marks it `debug`, and calls from it send `X-B3-Flags: 1`.
-pub fn is_debug(span: &SpanContext) -> bool {
-    span.trace_state().get(DEBUG_KEY) == Some(DEBUG_VALUE)
 }

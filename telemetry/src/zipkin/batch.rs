@@ -36,12 +36,12 @@ use tokio::{
 };
 
 use super::{Losses, write_spans};
-use crate::{config::BatchConfig, describe};
+use crate::{config::BatchConfig, error_text::describe};
 
 /// Sends the spans of the service `service_name` to Zipkin's
 /// `POST /api/v2/spans` at `endpoint`.
 #[derive(Debug)]
-pub struct ZipkinProcessor {
+pub(crate) struct ZipkinProcessor {
     queue: Arc<Queue>,
     control: mpsc::UnboundedSender<Control>,
     worker: Mutex<Option<thread::JoinHandle<()>>>,
@@ -93,7 +93,7 @@ impl Queue {
 
 impl ZipkinProcessor {
     /// Starts the batch thread.
-    pub fn start(
+    pub(crate) fn start(
         endpoint: &str,
         service_name: &str,
         config: BatchConfig,

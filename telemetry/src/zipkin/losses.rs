@@ -18,7 +18,7 @@ use std::{
 };
 
 /// At most one log line per cause per this period.
-pub const REPORT_PERIOD: Duration = Duration::from_secs(10);
+pub(crate) const REPORT_PERIOD: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 pub(crate) struct Losses {

@@ -20,22 +20,26 @@
 use std::time::SystemTime;
 
 use opentelemetry::{
-    Key, Value,
-    trace::{SpanId, SpanKind, Status, TraceId},
+    Value,
+    trace::{SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::trace::SpanData;
 
 use crate::{
+    debug_trace::is_debug,
     hex::{self, HexId},
-    propagation::is_debug,
 };
 
-/// The attribute that names the service a CLIENT span calls.
-pub const PEER_SERVICE: Key = Key::from_static_str("peer.service");
+/// The attribute naming the service a CLIENT span calls, which becomes the
+/// `remoteEndpoint`. Not the semantic-conventions crate's constant: the
+/// crate marks `peer.service` deprecated, for `service.peer.name`, which is
+/// still experimental; but the OpenTelemetry specification's mapping to
+/// Zipkin reads `peer.service`.
+pub(crate) const PEER_SERVICE: &str = "peer.service";
 
 /// Appends `spans`, of the service `service_name`, to `out` as the JSON
 /// array `POST /api/v2/spans` takes.
-pub fn write_spans(spans: &[SpanData], service_name: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_spans(spans: &[SpanData], service_name: &str, out: &mut Vec<u8>) {
     out.push(b'[');
     for (i, span) in spans.iter().enumerate() {
         if i > 0 {
@@ -77,7 +81,10 @@ fn write_span(span: &SpanData, service_name: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"localEndpoint\":{\"serviceName\":");
     push_string(out, service_name);
     out.push(b'}');
-    let remote = span.attributes.iter().rfind(|kv| kv.key == PEER_SERVICE);
+    let remote = span
+        .attributes
+        .iter()
+        .rfind(|kv| kv.key.as_str() == PEER_SERVICE);
     if let Some(remote) = remote {
         out.extend_from_slice(b",\"remoteEndpoint\":{\"serviceName\":");
         push_value(out, &remote.value);
@@ -205,13 +212,6 @@ static ESCAPED: [bool; 256] = {
     table
 };
 
-/// The trace id as Zipkin shows it: 16 digits when the id fits in 64 bits
-/// (as from a B3 caller with 64-bit ids), 32 otherwise. Zipkin itself drops
-/// the zero high half, so this is the id a person searches for.
-pub fn trace_id_hex(trace_id: TraceId) -> String {
-    HexId::trace(trace_id).as_str().to_owned()
-}
-
 fn micros_since_epoch(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map(|since| since.as_micros() as u64)
@@ -223,7 +223,7 @@ mod tests {
     use super::*;
     use opentelemetry::{
         InstrumentationScope, KeyValue,
-        trace::{SpanContext, SpanId, TraceFlags, TraceState},
+        trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState},
     };
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
     use serde_json::{Value, json};
@@ -318,7 +318,7 @@ mod tests {
             internal.span_context.span_id(),
             TraceFlags::SAMPLED,
             false,
-            crate::propagation::debug_trace_state(),
+            crate::debug_trace::debug_trace_state(),
         );
         assert_eq!(json_of(&internal)["debug"], true);
     }
@@ -338,13 +338,6 @@ mod tests {
         write_spans(&[root_server_span(vec![])], "api_01", &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("tags"), "no empty tags object: {text}");
-    }
-
-    #[test]
-    fn a_64_bit_trace_id_is_shown_in_16_digits() {
-        let short = TraceId::from_hex("a3ce929d0e0e4736").unwrap();
-        assert_eq!(trace_id_hex(short), "a3ce929d0e0e4736");
-        assert_eq!(trace_id_hex(TraceId::from_hex(TRACE_ID).unwrap()), TRACE_ID);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What the two encodings Zipkin accepts on `POST /api/v2/spans` cost to
-//! write: JSON (what the exporter sends, `zipkin::write_spans`) and proto3
+//! write: JSON (what the exporter sends, `telemetry::bench::write_spans`) and proto3
 //! (`zipkin.proto`'s `ListOfSpans`, written here by hand for the comparison
 //! only). Run under callgrind by `bench/run.sh --instructions`, which reads
 //! the instructions spent in `encode_json` and `encode_proto`: the same
@@ -39,7 +39,7 @@ fn main() {
 #[inline(never)]
 fn encode_json(spans: &[SpanData], out: &mut Vec<u8>) {
     out.reserve(640 * spans.len());
-    telemetry::zipkin::write_spans(spans, "api_01", out);
+    telemetry::bench::write_spans(spans, "api_01", out);
 }
 
 #[inline(never)]

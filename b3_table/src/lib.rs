@@ -1,10 +1,11 @@
 //! "B3 in, B3 out": every form of the B3 specification and of real senders,
 //! and what a service does with each. One table, checked twice: by the
-//! propagation module's unit test and end to end through the three services
-//! (`e2e/tests/b3_conformance.rs` includes this file). The README shows it,
-//! row for row, and a test keeps the two the same.
+//! `telemetry` crate's unit test (`propagation/conformance.rs`) and end to
+//! end through the three services (`e2e/tests/b3_conformance.rs`). The docs
+//! show it, row for row, and a test keeps the two the same.
 //!
-//! Plain data with no imports, so that both test suites can include it.
+//! Test data: a crate of its own so that both test suites can use it, and
+//! no library ships it.
 
 /// The ids the rows send. `TRACE_64` is py_zipkin's kind of trace id.
 pub const TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";

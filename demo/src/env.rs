@@ -1,0 +1,107 @@
+//! The demo's own settings from environment variables: a value that is set
+//! but invalid is an error that names the variable.
+//!
+//! The demo reads its variables (`PORT`, `WORK_MS`, `API_0N_URL`...) here
+//! rather than through `telemetry`: they are the demo's, not tracing's, and
+//! a service that copies `telemetry` keeps its own way of reading settings.
+//! The tracing variables are read by `telemetry::TelemetryConfig`, from
+//! the same lookup.
+
+use std::str::FromStr;
+
+use telemetry::ConfigError;
+
+/// Where settings come from: the process environment, or a map in tests.
+pub struct Env<F = fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self {
+            lookup: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// Variables looked up by `lookup`.
+    pub fn from_lookup(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    /// The variable `name` as it is set, untrimmed.
+    pub fn raw(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+    }
+
+    /// The variable `name`, trimmed; `None` when it is unset or empty.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.raw(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// The variable `name` parsed as a `T`, or `default` when it is unset.
+    pub fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.text(name) {
+            None => Ok(default),
+            Some(value) => parse_value(name, value),
+        }
+    }
+
+    /// The variable `name` parsed as a `T`, or `default` parsed when it is
+    /// unset; either way, an error names the variable.
+    pub fn parse_or<T>(&self, name: &'static str, default: &str) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.text(name).unwrap_or_else(|| default.to_owned());
+        parse_value(name, value)
+    }
+
+    /// The variable `name` parsed as a `T`, or `None` when it is unset.
+    pub fn optional<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.text(name)
+            .map(|value| parse_value(name, value))
+            .transpose()
+    }
+}
+
+/// `value`, the value of the variable `name`, parsed as a `T`.
+fn parse_value<T>(name: &'static str, value: String) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|error: T::Err| ConfigError {
+        name,
+        reason: error.to_string(),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_text_is_parsed_like_the_variable() {
+        let env = Env::from_lookup(|name| (name == "PORT").then(|| "fifty".to_owned()));
+        assert_eq!(env.parse_or::<u16>("WORKERS", "7").unwrap(), 7);
+        let error = env.parse_or::<u16>("PORT", "7").unwrap_err();
+        assert_eq!((error.name, error.value.as_str()), ("PORT", "fifty"));
+        assert_eq!(env.optional::<u16>("WORKERS").unwrap(), None);
+        assert!(env.optional::<u16>("PORT").is_err());
+    }
+}
