@@ -14,11 +14,11 @@ use crate::Settings;
 /// Ctrl-C; then lets requests in flight finish and flushes the spans.
 pub async fn serve(settings: &Settings, app: Router, telemetry: Telemetry) -> anyhow::Result<()> {
     // The time limit sits inside the SERVER span, so a request cut off by
-    // it is traced with its 503. The health check is added after
-    // instrumenting: probes never flood Zipkin.
-    let app = app.layer(RequestTimeoutLayer::new(settings.request_timeout));
-    let app = telemetry
-        .instrument(app)
+    // it is traced with its 503. The health check is added after the
+    // tracing layer: probes never flood Zipkin.
+    let app = app
+        .layer(RequestTimeoutLayer::new(settings.request_timeout))
+        .layer(telemetry.layer())
         .route(HEALTH_PATH, get(|| async { "ok" }));
     let listener = TcpListener::bind(settings.listen_addr()).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");

@@ -21,6 +21,8 @@ const POLL: Duration = Duration::from_millis(10);
 pub enum Program {
     /// A binary of this workspace, by name.
     Rust(&'static str),
+    /// An example of this workspace, by name (`telemetry`'s quickstart).
+    Example(&'static str),
     /// A script of the Python originals (`interop/python/`), run by the
     /// interpreter named in `INTEROP_PYTHON` (`ci/interop.sh` makes it).
     Python(&'static str),
@@ -30,6 +32,7 @@ impl Program {
     fn command(&self) -> Command {
         match self {
             Program::Rust(binary) => Command::new(binaries().join(binary)),
+            Program::Example(example) => Command::new(binaries().join("examples").join(example)),
             Program::Python(script) => {
                 let python = std::env::var_os("INTEROP_PYTHON").expect(
                     "INTEROP_PYTHON names the Python of the originals' virtualenv: \
@@ -49,14 +52,26 @@ fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
-/// The directory holding the service binaries, built once per test binary
-/// (a no-op when `cargo test` has them up to date already).
+/// The directory holding the service binaries (and `examples/`), built once
+/// per test binary (a no-op when `cargo test` has them up to date already).
 pub fn binaries() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let mut build = Command::new(env!("CARGO"));
         build.current_dir(workspace()).args([
-            "build", "--quiet", "-p", "api_01", "-p", "api_02", "-p", "api_03",
+            "build",
+            "--quiet",
+            "-p",
+            "api_01",
+            "-p",
+            "api_02",
+            "-p",
+            "api_03",
+            "-p",
+            "telemetry",
+            "--bins",
+            "--example",
+            "quickstart",
         ]);
         if !cfg!(debug_assertions) {
             build.arg("--release");

@@ -1,0 +1,67 @@
+//! The example people copy (`telemetry/examples/quickstart.rs`) works as it
+//! says: it serves, traces, calls another service, stops on SIGTERM, and
+//! sends its last spans before it exits.
+
+use e2e::*;
+use test_collector::zipkin_rules::TraceTree;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_quickstart_traces_a_call_and_loses_no_span_at_sigterm() {
+    let collector = Collector::start().await.unwrap();
+    let endpoint = collector.endpoint();
+    let env = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        [("OTEL_EXPORTER_ZIPKIN_ENDPOINT", endpoint.as_str())]
+            .iter()
+            .chain(extra)
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    };
+    let inventory = Service::start(
+        "api_03",
+        &Program::Rust("api_03"),
+        &env(&[("WORK_MS", "20"), ("OTEL_BSP_SCHEDULE_DELAY", "100")]),
+    )
+    .await;
+    // Its spans would leave on a timer only after the test: what arrives,
+    // arrives because the stop sent it.
+    let mut quickstart = Service::start(
+        "quickstart",
+        &Program::Example("quickstart"),
+        &env(&[
+            ("INVENTORY_URL", &format!("{}/", inventory.url)),
+            ("OTEL_BSP_SCHEDULE_DELAY", "3600000"),
+            ("RUST_LOG", "info"),
+        ]),
+    )
+    .await;
+
+    let (status, answer) = fetch(&quickstart.url, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer, "inventory answered 200 OK\n");
+    let exit = quickstart.terminate(EXIT_LIMIT).await;
+    assert!(exit.success(), "{exit}: {:#?}", quickstart.logs());
+    assert_eq!(quickstart.span_account(), Some([2, 0, 0]), "exported, dropped, lost");
+
+    // Its SERVER and CLIENT spans, and api_03's SERVER and work spans: one
+    // whole trace, the call linked to the callee.
+    let (spans, complete) = collector
+        .store
+        .wait_for(SPANS_LIMIT, |spans| spans.len() >= 4)
+        .await;
+    assert!(complete, "{spans:#?}");
+    let tree = TraceTree::build(&spans).unwrap();
+    assert!(tree.is_whole(), "{tree}");
+    let count = |service_name, span_kind| spans_of(&spans, service_name, span_kind).len();
+    assert_eq!(
+        [
+            count("checkout", "SERVER"),
+            count("checkout", "CLIENT"),
+            count("api_03", "SERVER"),
+            count("api_03", "INTERNAL"),
+        ],
+        [1, 1, 1, 1],
+        "{spans:#?}"
+    );
+    let call = spans_of(&spans, "checkout", "CLIENT")[0];
+    assert_eq!(call["remoteEndpoint"]["serviceName"], "inventory");
+}
