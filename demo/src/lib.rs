@@ -8,8 +8,9 @@
 //! - [`DownstreamClient`]: a call to another service, with a JSON answer or
 //!   a clear error.
 //! - [`serve`]: serving under the connection and request limits until
-//!   SIGTERM, then flushing the last spans; and [`healthcheck`], the
-//!   container's probe.
+//!   SIGTERM, then flushing the last spans, optionally behind a [`Front`]
+//!   that answers some requests before tracing sees them; and
+//!   [`healthcheck`], the container's probe.
 
 mod downstream;
 mod faults;
@@ -18,7 +19,7 @@ mod serve;
 mod settings;
 
 pub use downstream::{Downstream, DownstreamClient, DownstreamError};
-pub use faults::Faults;
+pub use faults::{Faults, MAX_DELAY_MS};
 pub use reply::Reply;
-pub use serve::{healthcheck, healthcheck_requested, serve};
+pub use serve::{Front, healthcheck, healthcheck_requested, serve, serve_with_front};
 pub use settings::Settings;
