@@ -32,10 +32,10 @@ const SCRIPT: &str = include_str!("page/page.js");
 /// to wait: far enough that its callers give up first, whatever the load.
 const HANG_MARGIN_MS: u64 = 1_000;
 
-/// What the page allows itself: its own inline style and script, and calls
-/// to api_01; nothing from anywhere else.
+/// What the page allows itself: its own inline style, script and icon, and
+/// calls to api_01; nothing from anywhere else.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
-     style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; \
+     style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
 /// A slot of the template that has no value: a mistake in this file,
