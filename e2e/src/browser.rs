@@ -27,7 +27,7 @@ use std::{
 
 use fantoccini::{
     Client, ClientBuilder, Locator,
-    actions::{InputSource, KeyAction, KeyActions},
+    actions::{InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MouseActions, PointerAction},
     key::Key,
     wd::WebDriverCompatibleCommand,
 };
@@ -249,6 +249,26 @@ impl Tab {
             .perform_actions(press)
             .await
             .unwrap_or_else(|error| panic!("pressing {key:?}: {error}"));
+    }
+
+    /// Clicks the left mouse button at `(x, y)` of the page's viewport.
+    pub async fn click_at(&self, x: f64, y: f64) {
+        let click = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x,
+                y,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        self.client
+            .perform_actions(click)
+            .await
+            .unwrap_or_else(|error| panic!("clicking at ({x}, {y}): {error}"));
     }
 
     /// The element `css` selects, or a failed test.

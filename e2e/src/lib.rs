@@ -10,13 +10,16 @@
 //! - a port a test needs stays held until the test ends ([`RefusingPort`]);
 //! - every process is killed when its [`Service`] is dropped.
 //!
-//! [`browser`] adds a real, headless Chromium for the tests of api_01's page.
+//! [`browser`] adds a real, headless Chromium for the tests of api_01's page,
+//! and [`lens`] Zipkin's own UI in front of the collector.
 
 pub mod browser;
 mod clients;
 mod endpoints;
 mod hops;
 mod http;
+pub mod lens;
+pub mod page;
 mod process;
 mod spans;
 mod stack;

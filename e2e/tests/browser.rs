@@ -7,93 +7,16 @@
 
 use e2e::{
     browser::{DESKTOP, PHONE, Tab, in_browser},
+    page::{click, newest_answered, rows},
     *,
 };
 use fantoccini::key::Key;
-use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The Zipkin UI the services are told about: the page's links must lead
 /// there.
 const ZIPKIN_UI: &str = "http://zipkin.invalid:9411/zipkin";
-
-/// One row of the page's list, as the page shows it.
-#[derive(Debug, Deserialize)]
-struct Row {
-    state: String,
-    outcome: String,
-    scenario: String,
-    status: String,
-    duration: String,
-    answered: Option<String>,
-    failed: Option<String>,
-    error: Option<String>,
-    trace: Option<String>,
-}
-
-impl Row {
-    /// The trace id its link leads to, checking the link's form.
-    fn trace_id(&self) -> String {
-        let link = self
-            .trace
-            .as_deref()
-            .unwrap_or_else(|| panic!("a trace link: {self:?}"));
-        let id = link
-            .strip_prefix(&format!("{ZIPKIN_UI}/traces/"))
-            .unwrap_or_else(|| panic!("a link to the trace in {ZIPKIN_UI}: {self:?}"));
-        assert!(
-            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
-            "{self:?}"
-        );
-        id.to_owned()
-    }
-
-    fn milliseconds(&self) -> u64 {
-        let number = self
-            .duration
-            .strip_suffix(" ms")
-            .unwrap_or_else(|| panic!("{self:?}"));
-        number.parse().unwrap_or_else(|_| panic!("{self:?}"))
-    }
-}
-
-const READ_ROWS: &str = r##"
-    const text = (row, css) => row.querySelector(css)?.textContent ?? null;
-    return [...document.querySelectorAll("#results > li")].map((row) => ({
-        state: row.dataset.state,
-        outcome: row.dataset.outcome,
-        scenario: text(row, ".scenario"),
-        status: text(row, ".status"),
-        duration: text(row, ".duration"),
-        answered: text(row, ".answered"),
-        failed: text(row, ".failed"),
-        error: text(row, ".error"),
-        trace: row.querySelector(".trace a")?.getAttribute("href") ?? null,
-    }));
-"##;
-
-async fn rows(tab: &Tab) -> Vec<Row> {
-    tab.eval(READ_ROWS).await
-}
-
-/// Waits until the list holds `count` rows, the newest answered, and gives
-/// that one.
-async fn newest_answered(tab: &Tab, count: usize) -> Row {
-    tab.wait_for(&format!("row {count} to be answered"), || async {
-        let mut rows = rows(tab).await;
-        (rows.len() == count && rows[0].state == "done").then(|| rows.remove(0))
-    })
-    .await
-}
-
-/// Clicks the button of `scenario`, and gives the row it added.
-async fn click(tab: &Tab, scenario: &str) -> Row {
-    let before = rows(tab).await.len();
-    tab.click(&format!(r#"button[data-scenario="{scenario}"]"#))
-        .await;
-    newest_answered(tab, before + 1).await
-}
 
 /// Fails if the page's script threw or logged an error. Failed requests
 /// are logged by the browser itself (source `network`): they are the
@@ -213,7 +136,7 @@ async fn a_plain_click_shows_its_answer_and_its_trace_of_nine_spans() {
         assert_eq!(row.answered.as_deref(), Some("api_02, api_03"), "{row:?}");
         assert_eq!(row.failed.as_deref(), Some("none"), "{row:?}");
         assert_eq!(row.error, None, "{row:?}");
-        let trace_id = row.trace_id();
+        let trace_id = row.trace_id(ZIPKIN_UI);
         let spans = wait_for_trace(&stack.collector, &trace_id, SPANS_PER_REQUEST).await;
         spans.iter().for_each(assert_valid_zipkin_v2);
         assert_no_script_errors(&tab).await;
@@ -246,7 +169,7 @@ async fn failure_buttons_show_red_rows_and_their_traces_carry_errors() {
             "{row:?}"
         );
         // api_02 fails before it calls api_03: 3 + 1 + 2 spans.
-        let spans = wait_for_trace(&stack.collector, &row.trace_id(), 6).await;
+        let spans = wait_for_trace(&stack.collector, &row.trace_id(ZIPKIN_UI), 6).await;
         let failed = spans_of(&spans, "api_02", "SERVER")[0];
         assert!(tag(failed, "error").is_some(), "{failed}");
         assert_eq!(tag(failed, "http.response.status_code"), Some("500"));
@@ -265,7 +188,7 @@ async fn failure_buttons_show_red_rows_and_their_traces_carry_errors() {
             "{row:?}"
         );
         // api_03 fails before its work: 3 + 2 + 2 spans, every one red.
-        let spans = wait_for_trace(&stack.collector, &row.trace_id(), 7).await;
+        let spans = wait_for_trace(&stack.collector, &row.trace_id(ZIPKIN_UI), 7).await;
         for span in &spans {
             assert!(tag(span, "error").is_some(), "{span}");
         }
@@ -297,7 +220,7 @@ async fn slow_buttons_send_the_typed_delay_and_a_bad_one_shows_the_400() {
             // request the slow service served (api_03 serves two).
             let spans = wait_for_trace(
                 &stack.collector,
-                &row.trace_id(),
+                &row.trace_id(ZIPKIN_UI),
                 SPANS_PER_REQUEST + delays,
             )
             .await;
@@ -367,7 +290,7 @@ async fn a_hanging_callee_gives_a_504_row_and_a_timeout_span_and_no_answer_a_row
                 .is_some_and(|e| e.contains("api_03 did not answer within 500 ms")),
             "{row:?}"
         );
-        let trace_id = row.trace_id();
+        let trace_id = row.trace_id(ZIPKIN_UI);
         let (spans, seen) = stack
             .collector
             .store
