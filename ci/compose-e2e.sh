@@ -249,7 +249,7 @@ links=$(curl -sS localhost:9411/api/v2/dependencies | jq -c 'sort_by(.parent, .c
 echo "dependency links: $links"
 [[ $links == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] || { echo "unexpected links"; exit 1; }
 
-phase "the load profile: steady traffic reaches Zipkin"
+phase "load profile: traffic reaches Zipkin"
 # The traffic service runs a few seconds at its 5 requests a second; traces
 # must keep arriving, failed ones among them (the default mix fails one
 # request in ten), and it must stop on SIGTERM with 0.
