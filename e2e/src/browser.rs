@@ -52,7 +52,17 @@ pub const PHONE: (u32, u32) = (360, 740);
 pub struct Browser {
     driver: Service,
     tab: Tab,
-    profile: PathBuf,
+    profile: Profile,
+}
+
+/// The browser's profile directory, removed when dropped: at the end, or
+/// when the browser could not be started.
+struct Profile(PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// What a test drives: the browser's one tab.
@@ -101,7 +111,7 @@ impl Browser {
         };
         let env = [
             ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
-            ("HOME".to_owned(), profile.display().to_string()),
+            ("HOME".to_owned(), profile.0.display().to_string()),
         ];
         let driver = Service::start("chromedriver", &program, &env).await;
         let flags = [
@@ -116,7 +126,7 @@ impl Browser {
             "--hide-scrollbars",
         ];
         let mut args: Vec<String> = flags.iter().map(|flag| flag.to_string()).collect();
-        args.push(format!("--user-data-dir={}", profile.display()));
+        args.push(format!("--user-data-dir={}", profile.0.display()));
         args.push(format!("--window-size={width},{height}"));
         // Chromium keeps a window at least 500 px wide: the page's size is
         // set as DevTools' device mode sets it, exactly, for a phone too.
@@ -203,7 +213,7 @@ impl Browser {
     pub async fn close(self) {
         let _ = tokio::time::timeout(PAGE_LIMIT, self.tab.client.close()).await;
         drop(self.driver);
-        let _ = std::fs::remove_dir_all(&self.profile);
+        drop(self.profile);
     }
 }
 
@@ -367,7 +377,7 @@ fn artifacts_dir() -> PathBuf {
 }
 
 /// An empty directory for one browser's profile.
-fn fresh_profile() -> PathBuf {
+fn fresh_profile() -> Profile {
     static COUNT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "e2e-chromium-{}-{}",
@@ -376,5 +386,5 @@ fn fresh_profile() -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a profile directory");
-    dir
+    Profile(dir)
 }
