@@ -12,8 +12,9 @@
 #  3. builds and starts docker-compose.yml with ci/compose.zipkin-standin.yml,
 #     which swaps only Zipkin for the project's test collector;
 #  4. checks one request to api_01 gives one complete trace from all three
-#     containers, and the images' promises (no shell, non-root, ports, sizes,
-#     a cached dependency layer);
+#     containers; that the load profile's traffic service makes traces
+#     arrive, red ones among them, and stops with 0; and the images'
+#     promises (no shell, non-root, ports, sizes, a cached dependency layer);
 #  5. removes everything it made, even on failure, and prints phase timings.
 #
 # Run from anywhere: bash ci/compose-e2e.sh (as root).
@@ -50,7 +51,7 @@ cleanup() {
             compose ps || true
             compose logs --no-color --tail 40 || true
         fi
-        compose down --volumes --remove-orphans --rmi all >/dev/null 2>&1 || true
+        compose --profile load down --volumes --remove-orphans --rmi all >/dev/null 2>&1 || true
     fi
     if [[ -n $dockerd_pid ]]; then
         "$docker" image prune --all --force >/dev/null 2>&1 || true
@@ -247,6 +248,24 @@ services=$(echo "$trace" | jq -c '[.[].localEndpoint.serviceName] | unique')
 links=$(curl -sS localhost:9411/api/v2/dependencies | jq -c 'sort_by(.parent, .child) | map([.parent, .child, .callCount])')
 echo "dependency links: $links"
 [[ $links == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] || { echo "unexpected links"; exit 1; }
+
+phase "load profile: traffic reaches Zipkin"
+# The traffic service runs a few seconds at its 5 requests a second; traces
+# must keep arriving, failed ones among them (the default mix fails one
+# request in ten), and it must stop on SIGTERM with 0.
+compose --profile load up --build -d traffic >"$work/load.log" 2>&1 || { tail -40 "$work/load.log"; exit 1; }
+trace_count() { curl -sS --max-time 5 localhost:9411/api/v2/traces | jq length; }
+twenty_more_traces() { [[ $(trace_count) -ge 21 ]]; }
+wait_until 60 "20 traces from the traffic service" twenty_more_traces
+compose --profile load stop traffic >/dev/null 2>&1
+traffic_id=$(compose --profile load ps -q traffic)
+compose --profile load logs --no-color traffic | tail -3
+exit_code=$("$docker" inspect --format '{{.State.ExitCode}}' "$traffic_id")
+[[ $exit_code == 0 ]] || { echo "the traffic service exited $exit_code on SIGTERM"; exit 1; }
+red=$(curl -sS --max-time 5 localhost:9411/api/v2/traces | jq '[.[] | select(any(.[]; .tags.error))] | length')
+echo "traces at the stand-in: $(trace_count), $red of them with an error span; traffic exited $exit_code"
+[[ $red -ge 1 ]] || { echo "no failed request among the traffic's traces"; exit 1; }
+compose --profile load rm -f traffic >/dev/null 2>&1
 
 phase "image checks"
 # No shell in any runtime image: running one fails, and none is in the files.

@@ -1,11 +1,21 @@
 //! api_01: the front door. It calls api_02 and api_03 at the same time (so
 //! their spans overlap in Zipkin's waterfall) and answers with both answers,
-//! this request's trace id and a link to the trace in the Zipkin UI.
+//! this request's trace id and a link to the trace in the Zipkin UI. A
+//! browser that opens `/` gets a page instead ([`page`]).
 
 use std::sync::Arc;
 
-use axum::{Router, extract::State, routing::get};
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderValue, header},
+    middleware::map_response,
+    response::Response,
+    routing::get,
+};
 use demo::{Downstream, DownstreamClient, Faults, Reply, Settings};
+
+pub mod page;
 
 /// What api_01's handler needs.
 #[derive(Clone, Debug)]
@@ -31,8 +41,17 @@ impl Api01 {
 /// `GET /`.
 pub fn router(api: Api01) -> Router {
     Router::new()
-        .route("/", get(hello))
+        .route("/", get(hello).layer(map_response(vary_on_accept)))
         .with_state(Arc::new(api))
+}
+
+/// The JSON answer of `/` says so too: a browser asking for `text/html`
+/// gets the page instead (see [`page`]).
+async fn vary_on_accept(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    response
 }
 
 async fn hello(State(api): State<Arc<Api01>>, faults: Faults) -> Result<Reply, Reply> {

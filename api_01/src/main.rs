@@ -11,6 +11,7 @@ async fn main() -> anyhow::Result<()> {
         return demo::healthcheck(&settings);
     }
     let telemetry = Telemetry::init(&settings.telemetry)?;
+    let page = api_01::page::Page::new(&settings)?.front();
     let app = api_01::router(api_01::Api01::from_env(&settings)?);
-    demo::serve(&settings, app, telemetry).await
+    demo::serve_with_front(&settings, page, app, telemetry).await
 }

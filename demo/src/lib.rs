@@ -8,8 +8,9 @@
 //! - [`DownstreamClient`]: a call to another service, with a JSON answer or
 //!   a clear error.
 //! - [`serve`]: serving under the connection and request limits until
-//!   SIGTERM, then flushing the last spans; and [`healthcheck`], the
-//!   container's probe.
+//!   SIGTERM, then flushing the last spans, optionally behind a [`Front`]
+//!   that answers some requests before tracing sees them; and
+//!   [`healthcheck`], the container's probe.
 
 mod downstream;
 mod env;
@@ -20,7 +21,7 @@ mod settings;
 
 pub use downstream::{Downstream, DownstreamClient, DownstreamError};
 pub use env::Env;
-pub use faults::Faults;
+pub use faults::{Faults, MAX_DELAY_MS};
 pub use reply::Reply;
-pub use serve::{healthcheck, healthcheck_requested, serve};
+pub use serve::{Front, healthcheck, healthcheck_requested, serve, serve_with_front};
 pub use settings::Settings;

@@ -2,24 +2,83 @@
 //! limit, plus an untraced health check; every connection under the limits
 //! of the `serving` crate; until SIGTERM or Ctrl-C; then the requests in
 //! flight finish and the last spans are flushed.
+//!
+//! A service may also answer some requests in front of all that, before
+//! any span exists ([`Front`]): api_01's page for a browser is one.
 
-use axum::{Router, routing::get};
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::Response,
+    routing::get,
+};
 use serving::{HEALTH_PATH, RequestTimeoutLayer};
 use telemetry::Telemetry;
 use tokio::net::TcpListener;
 
 use crate::Settings;
 
+/// Answers that a service gives in front of tracing: a request it answers
+/// (`Some`) makes no span, no trace and no call downstream; any other
+/// (`None`) goes on to the traced routes unchanged.
+#[derive(Clone)]
+pub struct Front(Arc<Answer>);
+
+/// The answer to a request, or `None` to let it through.
+type Answer = dyn Fn(&Request) -> Option<Response> + Send + Sync;
+
+impl Front {
+    pub fn new(answer: impl Fn(&Request) -> Option<Response> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(answer))
+    }
+}
+
 /// Serves `app` as the service `settings` describe, until SIGTERM or
 /// Ctrl-C; then lets requests in flight finish and flushes the spans.
 pub async fn serve(settings: &Settings, app: Router, telemetry: Telemetry) -> anyhow::Result<()> {
+    let app = traced(settings, app, &telemetry);
+    serve_routes(settings, app, telemetry).await
+}
+
+/// [`serve`], with `front` answering first, outside the traced routes.
+pub async fn serve_with_front(
+    settings: &Settings,
+    front: Front,
+    app: Router,
+    telemetry: Telemetry,
+) -> anyhow::Result<()> {
+    // The outermost layer: it runs before the tracing middleware, so a
+    // request it answers is never seen by it.
+    let app = traced(settings, app, &telemetry)
+        .layer(middleware::from_fn_with_state(front, answer_in_front));
+    serve_routes(settings, app, telemetry).await
+}
+
+/// `app` traced and under the request time limit, plus the health check.
+fn traced(settings: &Settings, app: Router, telemetry: &Telemetry) -> Router {
     // The time limit sits inside the SERVER span, so a request cut off by
     // it is traced with its 503. The health check is added after the
     // tracing layer: probes never flood Zipkin.
-    let app = app
-        .layer(RequestTimeoutLayer::new(settings.request_timeout))
+    app.layer(RequestTimeoutLayer::new(settings.request_timeout))
         .layer(telemetry.layer())
-        .route(HEALTH_PATH, get(|| async { "ok" }));
+        .route(HEALTH_PATH, get(|| async { "ok" }))
+}
+
+async fn answer_in_front(State(front): State<Front>, request: Request, next: Next) -> Response {
+    match (front.0)(&request) {
+        Some(answer) => answer,
+        None => next.run(request).await,
+    }
+}
+
+async fn serve_routes(
+    settings: &Settings,
+    app: Router,
+    telemetry: Telemetry,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen_addr()).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     settings.warn_of_a_short_request_timeout();

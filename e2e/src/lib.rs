@@ -9,11 +9,17 @@
 //! - every wait is for a condition, with a deadline;
 //! - a port a test needs stays held until the test ends ([`RefusingPort`]);
 //! - every process is killed when its [`Service`] is dropped.
+//!
+//! [`browser`] adds a real, headless Chromium for the tests of api_01's page,
+//! and [`lens`] Zipkin's own UI in front of the collector.
 
+pub mod browser;
 mod clients;
 mod endpoints;
 mod hops;
 mod http;
+pub mod lens;
+pub mod page;
 mod process;
 mod spans;
 mod stack;
@@ -22,7 +28,7 @@ pub use clients::{StalledConnections, UNFINISHED_HEAD, idle_after_one_request, t
 pub use endpoints::{HangingEndpoint, RefusingPort};
 pub use hops::Hop;
 pub use http::{fetch, http};
-pub use process::{Program, Service, binaries};
+pub use process::{Program, Service, binaries, workspace};
 pub use spans::*;
 pub use stack::{Api, CallStyle, EXIT_LIMIT, Implementation, SPANS_LIMIT, Stack, StackBuilder};
 pub use test_collector::{Collector, dependency_links};

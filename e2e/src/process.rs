@@ -1,5 +1,6 @@
-//! One service process: our binary or the Python original, its port read
-//! from the kernel, its log kept, stopped by SIGTERM or killed when dropped.
+//! One service process: our binary, the Python original, or a program of
+//! the system (chromedriver, the Lens server); its port read from the
+//! kernel, its log kept, stopped by SIGTERM or killed when dropped.
 
 use std::{
     collections::HashSet,
@@ -26,6 +27,10 @@ pub enum Program {
     /// A script of the Python originals (`interop/python/`), run by the
     /// interpreter named in `INTEROP_PYTHON` (`ci/interop.sh` makes it).
     Python(&'static str),
+    /// A program of the system, by path, with its arguments. It runs in a
+    /// process group of its own, which is killed whole when it is dropped:
+    /// chromedriver's browser outlives chromedriver otherwise.
+    System { path: PathBuf, args: Vec<String> },
 }
 
 impl Program {
@@ -44,11 +49,18 @@ impl Program {
                     .env("PYTHONUNBUFFERED", "1");
                 command
             }
+            Program::System { path, args } => {
+                use std::os::unix::process::CommandExt;
+                let mut command = Command::new(path);
+                command.args(args).process_group(0);
+                command
+            }
         }
     }
 }
 
-fn workspace() -> &'static Path {
+/// The workspace's root directory.
+pub fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
@@ -90,6 +102,8 @@ pub struct Service {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     child: Child,
+    /// Set for a [`Program::System`]: the process group to kill.
+    group: Option<u32>,
     logs: Arc<Mutex<Vec<String>>>,
     /// The threads that read its stdout and stderr: done once it has exited
     /// and they have read the last line.
@@ -138,10 +152,12 @@ impl Service {
             keep_lines(child.stdout.take().unwrap(), &logs),
             keep_lines(child.stderr.take().unwrap(), &logs),
         ];
+        let group = matches!(program, Program::System { .. }).then(|| child.id());
         let mut service = Service {
             name: name.to_owned(),
             url: String::new(),
             child,
+            group,
             logs,
             readers,
         };
@@ -279,6 +295,11 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        if let Some(group) = self.group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

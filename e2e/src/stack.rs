@@ -88,9 +88,17 @@ pub struct StackBuilder {
     redirects: Vec<(Api, Api, String)>,
     record_hops: bool,
     open_files: [Option<u64>; 3],
+    collector: Option<Collector>,
 }
 
 impl StackBuilder {
+    /// Exports to `collector`, already running, instead of a new one (a
+    /// test that serves Lens in front of it before the services start).
+    pub fn collector(mut self, collector: Collector) -> Self {
+        self.collector = Some(collector);
+        self
+    }
+
     /// Sets `name=value` for every service.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
@@ -136,7 +144,10 @@ impl StackBuilder {
     /// Starts the collector, then api_03, api_02 and api_01 (callees first,
     /// so each caller can be told where they are).
     pub async fn start(self) -> Stack {
-        let collector = Collector::start().await.expect("the collector starts");
+        let collector = match self.collector {
+            Some(collector) => collector,
+            None => Collector::start().await.expect("the collector starts"),
+        };
         let endpoint = self
             .zipkin_endpoint
             .clone()
@@ -227,6 +238,7 @@ impl Stack {
             redirects: Vec::new(),
             record_hops: false,
             open_files: [None; 3],
+            collector: None,
         }
     }
 

@@ -1,0 +1,127 @@
+//! Takes the pictures of `docs/images/` from the real thing: the three
+//! services and the test collector on loopback, Zipkin's own UI (Lens) in
+//! front of the collector, and a headless Chromium that clicks api_01's
+//! page and opens Lens's pages. Run by `docs/screenshots.sh LENS_DIR`,
+//! which also shrinks the files.
+//!
+//!     screenshots LENS_DIR OUT_DIR
+//!
+//! The services are told `ZIPKIN_UI_URL=<Lens>`, so the page's trace links
+//! really open Lens. Everything started stops when this ends, on Ctrl-C or
+//! SIGTERM too.
+
+use std::path::{Path, PathBuf};
+
+use e2e::{
+    Collector, Stack,
+    browser::{Tab, in_browser},
+    lens::{Lens, node_centres, read_node_panel, read_trace_page},
+    page::click,
+    wait_for_trace,
+};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// The page after a few clicks, at a laptop's width and tall enough for
+/// its rows.
+const PAGE_WINDOW: (u32, u32) = (900, 1340);
+/// Lens's pages.
+const LENS_WINDOW: (u32, u32) = (1200, 720);
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [lens_dir, out] = args.as_slice() else {
+        return Err("usage: screenshots LENS_DIR OUT_DIR".into());
+    };
+    let lens_dir = Path::new(lens_dir)
+        .canonicalize()
+        .map_err(|error| format!("LENS_DIR {lens_dir}: {error}"))?;
+    if !lens_dir.join("index.html").is_file() {
+        return Err(format!(
+            "no Lens build (index.html) in {}",
+            lens_dir.display()
+        ));
+    }
+    let out = PathBuf::from(out);
+    std::fs::create_dir_all(&out).map_err(|error| format!("{}: {error}", out.display()))?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    // Stopping drops the pictures' future: every process it started is
+    // killed as it drops.
+    tokio::select! {
+        () = take_pictures(&lens_dir, &out) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+        _ = terminate.recv() => Err("terminated".into()),
+    }
+}
+
+async fn take_pictures(lens_dir: &Path, out: &Path) {
+    let collector = Collector::start().await.expect("the collector starts");
+    let lens = Lens::start(lens_dir, &format!("http://{}", collector.addr)).await;
+    // api_03's work takes its default 100 ms, as the README describes it.
+    let stack = Stack::builder()
+        .collector(collector)
+        .env("ZIPKIN_UI_URL", &lens.url)
+        .env("WORK_MS", "100")
+        .start()
+        .await;
+    let page_url = stack.api_01.url.clone();
+    let zipkin_ui = lens.url.clone();
+    let out_dir = out.to_path_buf();
+    let (plain, failed) = in_browser("screenshots-page", PAGE_WINDOW, |tab| async move {
+        tab.open(&page_url).await;
+        let plain = click(&tab, "plain").await.trace_id(&zipkin_ui);
+        tab.type_into("#delay", "300").await;
+        click(&tab, "slow-api_03").await;
+        let failed = click(&tab, "fail-api_03").await.trace_id(&zipkin_ui);
+        click(&tab, "hang").await;
+        save(&tab, &out_dir.join("page.png")).await;
+        (plain, failed)
+    })
+    .await;
+    wait_for_trace(&stack.collector, &plain, e2e::SPANS_PER_REQUEST).await;
+    wait_for_trace(&stack.collector, &failed, 7).await;
+
+    let out_dir = out.to_path_buf();
+    in_browser("screenshots-lens", LENS_WINDOW, |tab| async move {
+        for (trace_id, file) in [(&plain, "trace.png"), (&failed, "error-trace.png")] {
+            tab.open(&lens.trace_url(trace_id)).await;
+            tab.wait_for("Lens to draw every row of the trace", || async {
+                let page = read_trace_page(&tab).await;
+                let total = page.total_spans?.parse::<usize>().ok()?;
+                (total > 0 && page.rows.len() == total).then_some(())
+            })
+            .await;
+            save(&tab, &out_dir.join(file)).await;
+        }
+        // The graph, with api_01's panel open: the services it uses, and
+        // how many calls each.
+        tab.open(&lens.dependency_url()).await;
+        let (x, y) = node_centres(&tab, 3).await[0];
+        tab.click_at(x, y).await;
+        tab.wait_for("Lens's panel of api_01", || async {
+            let panel = read_node_panel(&tab).await;
+            (panel.title.as_deref() == Some("api_01") && panel.uses.len() == 2).then_some(())
+        })
+        .await;
+        // The panel's pie chart grows in: wait until both slices are whole.
+        let slices = r#"return [...document.querySelectorAll(".recharts-pie-sector path")]
+            .map((path) => path.getAttribute("d")).join("|")"#;
+        let last = std::sync::Mutex::new(String::new());
+        tab.wait_for("the pie chart to stop growing", || async {
+            let now: String = tab.eval(slices).await;
+            let before = std::mem::replace(&mut *last.lock().unwrap(), now.clone());
+            (now.matches('|').count() == 1 && now == before).then_some(())
+        })
+        .await;
+        save(&tab, &out_dir.join("dependencies.png")).await;
+        drop(lens);
+    })
+    .await;
+    drop(stack);
+}
+
+async fn save(tab: &Tab, path: &Path) {
+    let png = tab.client.screenshot().await.expect("a screenshot");
+    std::fs::write(path, png).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    println!("{}", path.display());
+}

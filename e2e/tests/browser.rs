@@ -1,0 +1,378 @@
+//! api_01's page in a real, headless Chromium: each button makes its
+//! request, its row shows the answer (status, failed services, the trace
+//! link), and the collector got that trace, red where the scenario fails.
+//! Also: which clients get the page and which the JSON (`Accept`), and that
+//! loading the page makes no trace. A failed test leaves a screenshot, the
+//! console log and the DOM in `target/browser-artifacts/<test>/`.
+
+use e2e::{
+    browser::{DESKTOP, PHONE, Tab, in_browser},
+    page::{click, newest_answered, rows},
+    *,
+};
+use fantoccini::key::Key;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The Zipkin UI the services are told about: the page's links must lead
+/// there.
+const ZIPKIN_UI: &str = "http://zipkin.invalid:9411/zipkin";
+
+/// Fails if the page's script threw or logged an error. Failed requests
+/// are logged by the browser itself (source `network`): they are the
+/// scenarios' 5xx, and rows show them.
+async fn assert_no_script_errors(tab: &Tab) {
+    let log = tab.console_log().await.expect("the console log");
+    let errors: Vec<_> = log
+        .iter()
+        .filter(|line| line.starts_with("SEVERE") && !line.starts_with("SEVERE network"))
+        .collect();
+    assert!(errors.is_empty(), "script errors: {errors:#?}");
+}
+
+async fn stack(env: &[(&str, &str)]) -> Stack {
+    let mut builder = Stack::builder().env("ZIPKIN_UI_URL", ZIPKIN_UI);
+    for (name, value) in env {
+        builder = builder.env(name, value);
+    }
+    builder.start().await
+}
+
+/// `GET /` with `accept` (none at all when `None`, which reqwest cannot
+/// send): the status line, the headers and the body.
+async fn get_root(service: &Service, accept: Option<&str>) -> (String, String) {
+    let mut stream = tokio::net::TcpStream::connect(service.addr())
+        .await
+        .unwrap();
+    let accept = accept.map_or(String::new(), |value| format!("Accept: {value}\r\n"));
+    let request = format!("GET / HTTP/1.1\r\nHost: api_01\r\n{accept}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+    (head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_gets_json_and_a_browser_the_page_which_makes_no_trace() {
+    let mut stack = stack(&[]).await;
+    let json_clients = [
+        None,
+        Some("*/*"), // curl's default
+        Some("application/json"),
+        Some("application/json, text/html"),
+    ];
+    for accept in json_clients {
+        let (head, body) = get_root(&stack.api_01, accept).await;
+        assert!(head.starts_with("http/1.1 200"), "{accept:?}: {head}");
+        assert!(
+            head.contains("content-type: application/json"),
+            "{accept:?}: {head}"
+        );
+        assert!(head.contains("vary: accept"), "{accept:?}: {head}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["service"], "api_01", "{accept:?}");
+    }
+    let browsers = [
+        "text/html",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    ];
+    for accept in browsers {
+        let (head, body) = get_root(&stack.api_01, Some(accept)).await;
+        assert!(head.starts_with("http/1.1 200"), "{accept}: {head}");
+        assert!(
+            head.contains("content-type: text/html; charset=utf-8"),
+            "{head}"
+        );
+        assert!(head.contains("vary: accept"), "{head}");
+        assert!(
+            head.contains("content-security-policy: default-src 'none'"),
+            "{head}"
+        );
+        assert!(body.contains("<title>Distributed tracing demo: api_01</title>"));
+    }
+    // A request with fault knobs is a request for a trace, from a browser too.
+    let (status, answer) = fetch(
+        &format!("{}/?fail=api_03", stack.api_01.url),
+        &[("accept", browsers[1])],
+    )
+    .await;
+    assert_eq!(status, 502, "{answer}");
+
+    // Four plain requests and one that failed in api_03 (7 spans); the two
+    // pages made none.
+    let spans = stack.stop().await;
+    assert_eq!(spans.len(), 4 * SPANS_PER_REQUEST + 7, "{spans:#?}");
+    let roots = spans_of(&spans, "api_01", "SERVER");
+    assert_eq!(roots.len(), 5, "{roots:#?}");
+    assert!(roots.iter().all(|root| tag(root, "url.path") == Some("/")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_click_shows_its_answer_and_its_trace_of_nine_spans() {
+    let stack = stack(&[]).await;
+    let url = stack.api_01.url.clone();
+    let mut stack = in_browser("plain_click", DESKTOP, |tab| async move {
+        tab.open(&url).await;
+        assert_eq!(rows(&tab).await.len(), 0);
+        let dependencies: String = tab
+            .eval(r#"return document.getElementById("dependency-link").href"#)
+            .await;
+        assert!(
+            dependencies.starts_with(&format!("{ZIPKIN_UI}/dependency?startTime=")),
+            "{dependencies}"
+        );
+
+        let row = click(&tab, "plain").await;
+        assert_eq!(
+            (
+                row.scenario.as_str(),
+                row.status.as_str(),
+                row.outcome.as_str()
+            ),
+            ("Plain request", "200", "ok"),
+            "{row:?}"
+        );
+        assert_eq!(row.answered.as_deref(), Some("api_02, api_03"), "{row:?}");
+        assert_eq!(row.failed.as_deref(), Some("none"), "{row:?}");
+        assert_eq!(row.error, None, "{row:?}");
+        let trace_id = row.trace_id(ZIPKIN_UI);
+        let spans = wait_for_trace(&stack.collector, &trace_id, SPANS_PER_REQUEST).await;
+        spans.iter().for_each(assert_valid_zipkin_v2);
+        assert_no_script_errors(&tab).await;
+        stack
+    })
+    .await;
+    // Nothing but the click's trace: loading the page made no span.
+    let spans = stack.stop().await;
+    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failure_buttons_show_red_rows_and_their_traces_carry_errors() {
+    let stack = stack(&[]).await;
+    let url = stack.api_01.url.clone();
+    in_browser("failure_buttons", DESKTOP, |tab| async move {
+        tab.open(&url).await;
+
+        let row = click(&tab, "fail-api_02").await;
+        assert_eq!(
+            (row.status.as_str(), row.outcome.as_str()),
+            ("502", "error"),
+            "{row:?}"
+        );
+        assert_eq!(row.failed.as_deref(), Some("api_02"), "{row:?}");
+        assert_eq!(row.answered.as_deref(), Some("api_03"), "{row:?}");
+        assert_eq!(
+            row.error.as_deref(),
+            Some("api_02 answered 500 Internal Server Error"),
+            "{row:?}"
+        );
+        // api_02 fails before it calls api_03: 3 + 1 + 2 spans.
+        let spans = wait_for_trace(&stack.collector, &row.trace_id(ZIPKIN_UI), 6).await;
+        let failed = spans_of(&spans, "api_02", "SERVER")[0];
+        assert!(tag(failed, "error").is_some(), "{failed}");
+        assert_eq!(tag(failed, "http.response.status_code"), Some("500"));
+        let root = spans_of(&spans, "api_01", "SERVER")[0];
+        assert_eq!(tag(root, "http.response.status_code"), Some("502"));
+        assert!(tag(root, "error").is_some(), "{root}");
+
+        let row = click(&tab, "fail-api_03").await;
+        assert_eq!(row.status, "502", "{row:?}");
+        assert_eq!(row.failed.as_deref(), Some("api_02, api_03"), "{row:?}");
+        assert_eq!(row.answered.as_deref(), Some("none"), "{row:?}");
+        assert!(
+            row.error
+                .as_deref()
+                .is_some_and(|e| e.contains("api_03 answered 500")),
+            "{row:?}"
+        );
+        // api_03 fails before its work: 3 + 2 + 2 spans, every one red.
+        let spans = wait_for_trace(&stack.collector, &row.trace_id(ZIPKIN_UI), 7).await;
+        for span in &spans {
+            assert!(tag(span, "error").is_some(), "{span}");
+        }
+
+        // Newest first.
+        let scenarios: Vec<String> = rows(&tab).await.into_iter().map(|r| r.scenario).collect();
+        assert_eq!(scenarios, ["api_03 fails", "api_02 fails"]);
+        assert_no_script_errors(&tab).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_buttons_send_the_typed_delay_and_a_bad_one_shows_the_400() {
+    let stack = stack(&[]).await;
+    let url = stack.api_01.url.clone();
+    in_browser("slow_buttons", DESKTOP, |tab| async move {
+        tab.open(&url).await;
+        tab.type_into("#delay", "300").await;
+
+        for (scenario, service, delays) in
+            [("slow-api_02", "api_02", 1), ("slow-api_03", "api_03", 2)]
+        {
+            let row = click(&tab, scenario).await;
+            assert_eq!(row.scenario, format!("{service} is slow (300 ms)"));
+            assert_eq!(row.status, "200", "{row:?}");
+            assert!(row.milliseconds() >= 300, "{row:?}");
+            // The plain 9 spans, and an "injected delay" span in each
+            // request the slow service served (api_03 serves two).
+            let spans = wait_for_trace(
+                &stack.collector,
+                &row.trace_id(ZIPKIN_UI),
+                SPANS_PER_REQUEST + delays,
+            )
+            .await;
+            let delayed: Vec<_> = spans
+                .iter()
+                .filter(|s| s["name"] == "injected delay")
+                .collect();
+            assert_eq!(delayed.len(), delays, "{spans:#?}");
+            for delay in delayed {
+                assert_eq!(e2e::service(delay), service);
+                assert!(delay["duration"].as_u64().unwrap() >= 300_000, "{delay}");
+            }
+        }
+
+        // The page sends what was typed; the service refuses it, and the
+        // row shows its answer.
+        for (typed, error) in [
+            ("99999", "delay_ms must be at most 10000, got 99999"),
+            ("abc", "delay_ms"),
+        ] {
+            tab.type_into("#delay", typed).await;
+            let row = click(&tab, "slow-api_02").await;
+            assert_eq!(
+                (row.status.as_str(), row.outcome.as_str()),
+                ("400", "error"),
+                "{row:?}"
+            );
+            assert!(
+                row.error.as_deref().is_some_and(|e| e.contains(error)),
+                "{row:?}"
+            );
+            assert_eq!(
+                row.trace, None,
+                "a refused request answers no trace id: {row:?}"
+            );
+        }
+        assert_no_script_errors(&tab).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_callee_gives_a_504_row_and_a_timeout_span_and_no_answer_a_row_too() {
+    let stack = stack(&[("DOWNSTREAM_TIMEOUT_MS", "500")]).await;
+    let url = stack.api_01.url.clone();
+    in_browser("hanging_callee", DESKTOP, |tab| async move {
+        let mut stack = stack;
+        tab.open(&url).await;
+        let note: String = tab
+            .eval(r#"return document.getElementById("hang-note").textContent"#)
+            .await;
+        assert!(note.contains("api_03 waits 1500 ms"), "{note}");
+
+        let row = click(&tab, "hang").await;
+        assert_eq!(
+            (row.status.as_str(), row.outcome.as_str()),
+            ("504", "error"),
+            "{row:?}"
+        );
+        assert!(row.milliseconds() >= 500, "{row:?}");
+        // api_01 gave up on api_03; api_02, waiting on api_03 too, failed
+        // one way or the other.
+        assert_eq!(row.failed.as_deref(), Some("api_02, api_03"), "{row:?}");
+        assert!(
+            row.error
+                .as_deref()
+                .is_some_and(|e| e.contains("api_03 did not answer within 500 ms")),
+            "{row:?}"
+        );
+        let trace_id = row.trace_id(ZIPKIN_UI);
+        let (spans, seen) = stack
+            .collector
+            .store
+            .wait_for(SPANS_LIMIT, |spans| {
+                let trace = of_trace(spans, &trace_id);
+                let timed_out = trace.iter().any(|span| {
+                    e2e::service(span) == "api_01"
+                        && kind(span) == "CLIENT"
+                        && span["remoteEndpoint"]["serviceName"] == "api_03"
+                        && tag(span, "error.type") == Some("timeout")
+                });
+                let root_504 = trace.iter().any(|span| {
+                    e2e::service(span) == "api_01"
+                        && kind(span) == "SERVER"
+                        && tag(span, "http.response.status_code") == Some("504")
+                });
+                timed_out && root_504
+            })
+            .await;
+        assert!(
+            seen,
+            "a timeout span api_01 → api_03 and a 504 root: {spans:#?}"
+        );
+
+        // No answer at all is a row too.
+        stack.api_01.terminate(EXIT_LIMIT).await;
+        let row = click(&tab, "plain").await;
+        assert_eq!(
+            (row.status.as_str(), row.outcome.as_str()),
+            ("network error", "error"),
+            "{row:?}"
+        );
+        assert!(
+            row.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("the request failed")),
+            "{row:?}"
+        );
+        assert_no_script_errors(&tab).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_fits_a_phone_and_works_from_the_keyboard() {
+    let stack = stack(&[]).await;
+    let url = stack.api_01.url.clone();
+    in_browser("phone_keyboard", PHONE, |tab| async move {
+        tab.open(&url).await;
+        let width: u64 = tab.eval("return window.innerWidth").await;
+        assert_eq!(width, PHONE.0 as u64);
+        let live: String = tab
+            .eval(r#"return document.getElementById("results").getAttribute("aria-live")"#)
+            .await;
+        assert_eq!(live, "polite");
+
+        // Tab reaches the first button, with a visible focus ring; Enter
+        // presses it. Tab again, then Space, presses the next.
+        tab.press(Key::Tab).await;
+        let focused = r#"
+            const focused = document.activeElement;
+            return [focused.dataset.scenario ?? focused.tagName,
+                    getComputedStyle(focused).outlineStyle];
+        "#;
+        let (scenario, outline): (String, String) = tab.eval(focused).await;
+        assert_eq!((scenario.as_str(), outline.as_str()), ("plain", "solid"));
+        tab.press(Key::Enter).await;
+        assert_eq!(newest_answered(&tab, 1).await.status, "200");
+        tab.press(Key::Tab).await;
+        let (scenario, _): (String, String) = tab.eval(focused).await;
+        assert_eq!(scenario, "fail-api_02");
+        tab.press(Key::Space).await;
+        assert_eq!(newest_answered(&tab, 2).await.status, "502");
+
+        // Nothing is wider than the screen, rows with long trace ids
+        // included.
+        let overflow: u64 = tab
+            .eval("return document.documentElement.scrollWidth - window.innerWidth")
+            .await;
+        assert_eq!(overflow, 0, "the page scrolls sideways on a phone");
+        assert_no_script_errors(&tab).await;
+        drop(stack);
+    })
+    .await;
+}

@@ -1,0 +1,117 @@
+//! Zipkin's own UI (Lens) judges our spans: one request's trace page shows
+//! the three services and the waterfall's rows, and the dependency page
+//! draws the three links. Lens's JavaScript builds its span tree and graph
+//! itself, so this checks our spans against Zipkin's code, beside the
+//! collector's port of Zipkin's Java rules.
+//!
+//! Ignored by `cargo test`: it needs a Lens build, which is not in the
+//! repository. `bash ci/lens-check.sh` runs it (`.ci/run` does), with
+//! `LENS_DIR` (default `../shared/zipkin-ui/build`), and says SKIPPED when
+//! there is none. Why a Rust test rather than `chromium --dump-dom`: it
+//! shares the harness (ports the OS picks, waits on conditions with
+//! deadlines, every process killed, a screenshot and console log on
+//! failure), and it waits for Lens to have drawn, instead of guessing a
+//! virtual-time budget.
+
+use std::collections::BTreeSet;
+
+use e2e::{
+    browser::{DESKTOP, in_browser},
+    lens::{Lens, lens_dir, node_centres, read_node_panel, read_trace_page},
+    *,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Zipkin Lens build: run bash ci/lens-check.sh"]
+async fn lens_draws_our_trace_and_our_dependency_graph() {
+    let dir = lens_dir()
+        .unwrap_or_else(|dir| panic!("no Zipkin Lens build at {} (set LENS_DIR)", dir.display()));
+    let collector = Collector::start().await.expect("the collector starts");
+    let lens = Lens::start(&dir, &format!("http://{}", collector.addr)).await;
+    let stack = Stack::builder()
+        .collector(collector)
+        .env("ZIPKIN_UI_URL", &lens.url)
+        .start()
+        .await;
+    let (status, answer) = fetch(&stack.api_01.url, &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
+    assert_eq!(answer["zipkin_url"], lens.trace_url(&trace_id));
+    wait_for_trace(&stack.collector, &trace_id, SPANS_PER_REQUEST).await;
+
+    in_browser("lens", DESKTOP, |tab| async move {
+        tab.open(&lens.trace_url(&trace_id)).await;
+        let page = tab
+            .wait_for("Lens to draw the trace", || async {
+                let page = read_trace_page(&tab).await;
+                (page.rows.len() >= 6).then_some(page)
+            })
+            .await;
+        println!("Lens's trace page: {page:#?}");
+        assert_eq!(page.trace_id.as_deref(), Some(trace_id.as_str()));
+        assert_eq!(page.services.as_deref(), Some("3"), "{page:#?}");
+        // Our 9 spans are 6 rows, and Lens counts 6: it merges each CLIENT
+        // span with the callee's SERVER span that shares its id (B3's
+        // join), as Zipkin's span tree does. The root is api_01's SERVER
+        // span; api_03 serves two callers, each with its work span.
+        assert_eq!(page.total_spans.as_deref(), Some("6"), "{page:#?}");
+        let mut rows = page.rows.clone();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                "api_01: GET /",
+                "api_02: GET /",
+                "api_03: GET /",
+                "api_03: GET /",
+                "api_03: work",
+                "api_03: work"
+            ],
+            "{page:#?}"
+        );
+        assert_eq!(page.rows[0], "api_01: GET /", "the root row comes first");
+
+        // The graph is drawn on a canvas: find its three nodes in a
+        // screenshot, click each, and read the panel Lens opens for it.
+        let mut links = BTreeSet::new();
+        let mut panels = Vec::new();
+        for node in 0..3 {
+            // Afresh each time: an open panel narrows the graph, which
+            // moves the nodes.
+            tab.open(&lens.dependency_url()).await;
+            let centres = node_centres(&tab, 3).await;
+            tab.click_at(centres[node].0, centres[node].1).await;
+            let panel = tab
+                .wait_for("Lens's panel of the node clicked", || async {
+                    let panel = read_node_panel(&tab).await;
+                    panel
+                        .title
+                        .as_deref()
+                        .is_some_and(|title| title.starts_with("api_0"))
+                        .then_some(panel)
+                })
+                .await;
+            let service = panel.title.clone().unwrap();
+            links.extend(
+                panel
+                    .uses
+                    .iter()
+                    .map(|callee| (service.clone(), callee.clone())),
+            );
+            links.extend(
+                panel
+                    .used
+                    .iter()
+                    .map(|caller| (caller.clone(), service.clone())),
+            );
+            panels.push(panel);
+        }
+        println!("Lens's dependency panels: {panels:#?}");
+        let titles: BTreeSet<_> = panels.iter().filter_map(|p| p.title.clone()).collect();
+        assert_eq!(titles.len(), 3, "each node once: {panels:#?}");
+        let expected: BTreeSet<(String, String)> = one_request_links().into_keys().collect();
+        assert_eq!(links, expected, "{panels:#?}");
+        drop(stack);
+    })
+    .await;
+}
