@@ -40,7 +40,11 @@ async fn the_quickstart_traces_a_call_and_loses_no_span_at_sigterm() {
     assert_eq!(answer, "inventory answered 200 OK\n");
     let exit = quickstart.terminate(EXIT_LIMIT).await;
     assert!(exit.success(), "{exit}: {:#?}", quickstart.logs());
-    assert_eq!(quickstart.span_account(), Some([2, 0, 0]), "exported, dropped, lost");
+    assert_eq!(
+        quickstart.span_account(),
+        Some([2, 0, 0]),
+        "exported, dropped, lost"
+    );
 
     // Its SERVER and CLIENT spans, and api_03's SERVER and work spans: one
     // whole trace, the call linked to the callee.
