@@ -48,6 +48,49 @@ const POLL: Duration = Duration::from_millis(25);
 pub const DESKTOP: (u32, u32) = (1000, 900);
 pub const PHONE: (u32, u32) = (360, 740);
 
+/// Installs Debian's Chromium and its driver the first time a test needs
+/// them and they are missing (as root, with apt-get: what `.ci/run` does),
+/// so that `cargo test` alone runs the browser tests on a fresh machine.
+/// Where that cannot be done, fails the test saying what to install.
+fn install_once() {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        if [CHROMIUM, CHROMEDRIVER]
+            .iter()
+            .all(|binary| Path::new(binary).exists())
+        {
+            return Ok(());
+        }
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|id| id.stdout.trim_ascii() == b"0");
+        if !root {
+            return Err("not root, so not installing them".into());
+        }
+        eprintln!("installing Debian's chromium and chromium-driver for the browser tests");
+        let status = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+                 apt-get install -y -qq chromium chromium-driver >/dev/null",
+            ])
+            .status()
+            .map_err(|error| error.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("apt-get {status}"))
+        }
+    });
+    if let Err(why) = installed {
+        panic!(
+            "{CHROMIUM} or {CHROMEDRIVER} is missing ({why}): the browser tests need \
+             Debian's Chromium and its driver: apt-get install -y chromium chromium-driver"
+        );
+    }
+}
+
 /// chromedriver, and the headless Chromium of its one session.
 pub struct Browser {
     driver: Service,
@@ -97,13 +140,7 @@ impl Browser {
     /// Starts chromedriver, and through it a headless Chromium with a
     /// profile of its own and a window of `width` × `height`.
     pub async fn start((width, height): (u32, u32)) -> Browser {
-        for binary in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                Path::new(binary).exists(),
-                "{binary} is missing: the browser tests need Debian's Chromium and its \
-                 driver: apt-get install -y chromium chromium-driver (.ci/run installs them)"
-            );
-        }
+        install_once();
         let profile = fresh_profile();
         let program = Program::System {
             path: CHROMEDRIVER.into(),

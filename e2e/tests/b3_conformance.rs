@@ -1,7 +1,7 @@
 //! The "B3 in, B3 out" table, end to end: each row's headers sent to
 //! api_01, the headers seen at every hop between the three services, and the
 //! spans the collector receives, with join on and off. The same table is
-//! the propagation module's unit test, and the README shows it.
+//! the propagation module's unit test, and `docs/b3.md` shows it.
 
 use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, Sends, TRACE, TRACE_64, Trace, rows};
 use e2e::*;
@@ -198,7 +198,7 @@ async fn every_row_end_to_end_without_join() {
     check_every_row(false).await;
 }
 
-/// The table as the README shows it, ids written as short names.
+/// The table as `docs/b3.md` shows it, ids written as short names.
 fn markdown_table() -> String {
     let names = [
         (TRACE, "T"),
@@ -271,11 +271,11 @@ fn markdown_table() -> String {
 }
 
 #[test]
-fn the_readme_shows_the_table_as_it_is() {
-    let readme = include_str!("../../README.md");
+fn the_docs_show_the_table_as_it_is() {
+    let page = include_str!("../../docs/b3.md");
     let table = markdown_table();
     assert!(
-        readme.contains(&table),
-        "README.md's \"B3 in, B3 out\" table differs from the one tested; it should read:\n\n{table}"
+        page.contains(&table),
+        "docs/b3.md's \"B3 in, B3 out\" table differs from the one tested; it should read:\n\n{table}"
     );
 }

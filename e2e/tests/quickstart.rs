@@ -1,6 +1,6 @@
 //! The example people copy (`telemetry/examples/quickstart.rs`) works as it
 //! says: it serves, traces, calls another service, stops on SIGTERM, and
-//! sends its last spans before it exits.
+//! sends its last spans before it exits; and the README shows it as it is.
 
 use e2e::*;
 use test_collector::zipkin_rules::TraceTree;
@@ -68,4 +68,14 @@ async fn the_quickstart_traces_a_call_and_loses_no_span_at_sigterm() {
     );
     let call = spans_of(&spans, "checkout", "CLIENT")[0];
     assert_eq!(call["remoteEndpoint"]["serviceName"], "inventory");
+}
+
+#[test]
+fn the_readme_shows_the_quickstart_as_it_is() {
+    let readme = include_str!("../../README.md");
+    let quickstart = include_str!("../../telemetry/examples/quickstart.rs");
+    assert!(
+        readme.contains(&format!("```rust\n{quickstart}```")),
+        "README.md must show telemetry/examples/quickstart.rs whole, in a ```rust block"
+    );
 }
