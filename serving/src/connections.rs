@@ -69,7 +69,7 @@ struct Slot {
     /// Nanoseconds from the table's epoch to the start of this phase
     /// (exact, so that no limit ever runs out early).
     since: AtomicU64,
-    /// Tells the connection's task to read its phase again.
+    /// Tells the connection's task it has been chosen to close.
     wake: Notify,
 }
 
@@ -225,21 +225,20 @@ impl Claim {
 
     /// The answer is out: the connection waits for the next request.
     pub(crate) fn request_ended(&self) {
-        if self.advance(Phase::Busy, Phase::Idle) {
-            self.slot().wake.notify_one();
-        }
+        self.advance(Phase::Busy, Phase::Idle);
     }
 
     /// Bytes arrived: on an idle connection, a request has begun, and its
     /// headers are now on the clock.
     pub(crate) fn bytes_arrived(&self) {
-        if self.phase() == Phase::Idle && self.advance(Phase::Idle, Phase::Head) {
-            self.slot().wake.notify_one();
+        if self.phase() == Phase::Idle {
+            self.advance(Phase::Idle, Phase::Head);
         }
     }
 
-    /// Resolves when the phase changes in a way the connection's task must
-    /// act on: a new deadline, or `Closing`.
+    /// Resolves when another task has chosen this connection to close (the
+    /// changes of phase made by the connection itself happen on its own
+    /// task, which looks at the phase after each of its polls).
     pub(crate) fn woken(&self) -> Notified<'_> {
         self.slot().wake.notified()
     }

@@ -153,13 +153,11 @@ async fn claim_slot(table: &Arc<Table>, report: &Report) -> Option<Claim> {
 /// Serves one connection until it ends, its phase's limit runs out, it is
 /// chosen to make room, or the server stops.
 ///
-/// The phase changes inside `connection`'s own polls (bytes read, a
-/// request handed to the app, its answer's body dropped), so the loop reads
-/// it after each, and re-arms one timer only when the deadline moves. The
-/// two changes that can move a deadline earlier, or start one, without a
-/// poll of this loop (an answer done, a request begun on an idle
-/// connection) and a choice to close it ring `woken`. The futures live as
-/// long as the connection: each wake polls them, it does not rebuild them.
+/// Its phase changes inside `connection`'s own polls (bytes read, a request
+/// handed to the app, its answer's body dropped), all on this task; so each
+/// poll of the connection is followed by a look at the phase, and the one
+/// timer is re-armed only when the deadline moves. Only two things come
+/// from outside: a choice to close it (`woken`), and the stop.
 async fn run_connection(
     stream: TcpStream,
     claim: Claim,
@@ -184,46 +182,47 @@ async fn run_connection(
     let mut stop_asked = false;
     let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
     let mut armed = None;
-    loop {
+    let ended = std::future::poll_fn(|cx| {
+        if let Poll::Ready(served) = connection.as_mut().poll(cx) {
+            return Poll::Ready(served.err().map(|error| error.to_string()));
+        }
+        if !stop_asked && stop.as_mut().poll(cx).is_ready() {
+            stop_asked = true;
+            // A busy connection closes after its answer; hyper is told, and
+            // polled again to act on it.
+            connection.as_mut().graceful_shutdown();
+            if let Poll::Ready(served) = connection.as_mut().poll(cx) {
+                return Poll::Ready(served.err().map(|error| error.to_string()));
+            }
+        }
+        if woken.as_mut().poll(cx).is_ready() {
+            woken.set(claim.woken());
+            let _ = woken.as_mut().poll(cx);
+        }
         let phase = claim.phase();
         // Closing: counted by whoever chose it. At the stop, a connection
         // waiting for its client closes at once; a busy one finishes.
         if phase == Phase::Closing || (stop_asked && phase != Phase::Busy) {
-            return;
+            return Poll::Ready(None);
         }
-        let deadline = claim.deadline(&limits);
-        if let Some(due) = deadline
-            && deadline != armed
-        {
-            timer.as_mut().reset(due.into());
-            armed = deadline;
-        }
-        tokio::select! {
-            biased;
-            served = connection.as_mut() => {
-                if let Err(error) = served {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
-                return;
+        if let Some(due) = claim.deadline(&limits) {
+            if Some(due) != armed {
+                timer.as_mut().reset(due.into());
+                armed = Some(due);
             }
-            () = &mut woken => woken.set(claim.woken()),
-            _ = &mut stop, if !stop_asked => {
-                stop_asked = true;
-                // A busy connection closes after its answer.
-                connection.as_mut().graceful_shutdown();
-            }
-            () = timer.as_mut(), if deadline.is_some() => {
-                // The phase may have moved on since the timer was armed.
-                if claim.deadline(&limits).is_some_and(|due| due <= std::time::Instant::now()) {
-                    report.closed(match phase {
-                        Phase::Head => Closed::SlowHeaders,
-                        _ => Closed::Idle,
-                    });
-                    return;
-                }
-                armed = None;
+            if timer.as_mut().poll(cx).is_ready() {
+                report.closed(match phase {
+                    Phase::Head => Closed::SlowHeaders,
+                    _ => Closed::Idle,
+                });
+                return Poll::Ready(None);
             }
         }
+        Poll::Pending
+    })
+    .await;
+    if let Some(error) = ended {
+        tracing::debug!(%error, "connection ended with an error");
     }
 }
 
