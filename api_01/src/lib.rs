@@ -33,7 +33,11 @@ impl Api01 {
             client: DownstreamClient::new(settings)?,
             api_02: Downstream::from_env("api_02", "API_02_URL", "http://localhost:5002")?,
             api_03: Downstream::from_env("api_03", "API_03_URL", "http://localhost:5003")?,
-            settings: settings.clone(),
+            // The front door: its answer carries the trace id and the link.
+            settings: Settings {
+                trace_link: true,
+                ..settings.clone()
+            },
         })
     }
 }

@@ -1,12 +1,18 @@
-//! The JSON every service answers with: its name, what its callees said, and
-//! where to see this request's trace.
+//! The JSON every service answers with: its name, what its callees said,
+//! and, in the front door's answer (api_01's), where to see this request's
+//! trace.
 //!
 //! ```json
-//! { "service": "api_02",
+//! { "service": "api_01",
 //!   "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
 //!   "zipkin_url": "http://localhost:9411/zipkin/traces/4bf92f3577b34da6a3ce929d0e0e4736",
-//!   "downstream": { "api_03": { "service": "api_03", ... } } }
+//!   "downstream": { "api_02": { "service": "api_02", "downstream": { ... } },
+//!                   "api_03": { "service": "api_03", ... } } }
 //! ```
+//!
+//! The callees' answers, nested in their callers', do not repeat the trace id
+//! and the link: the person who asked has them from api_01, and each copy
+//! cost writing and parsing JSON at every hop of every traced request.
 //!
 //! When a callee fails, the answer says which, keeps what the other callees
 //! answered, and its status is `502` (or `504` when the callee was too slow).
@@ -31,13 +37,16 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A `200` answer naming the service and, when the request is in a
-    /// trace, its id; and when that trace is recorded, a link to it in the
-    /// Zipkin UI (a trace that is not recorded is not in Zipkin).
+    /// A `200` answer naming the service. In the front door's answer
+    /// ([`Settings::trace_link`]), also the trace id when the request is in a
+    /// trace, and a link to it in the Zipkin UI when the trace is recorded
+    /// (a trace that is not recorded is not in Zipkin).
     pub fn new(settings: &Settings) -> Self {
         let mut body = Map::new();
         body.insert("service".into(), settings.service_name().into());
-        if let Some(trace) = current_trace() {
+        if settings.trace_link
+            && let Some(trace) = current_trace()
+        {
             if trace.recorded {
                 let link = format!("{}/traces/{}", settings.zipkin_ui_url, trace.id);
                 body.insert("zipkin_url".into(), link.into());

@@ -42,6 +42,11 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `HEADER_TIMEOUT_MS`, `IDLE_TIMEOUT_MS` and `MAX_CONNECTIONS`.
     pub connection_limits: ConnectionLimits,
+    /// Whether this service's answers carry the trace id and the Zipkin
+    /// link: the front door's (api_01's) do; a callee's answer, nested in
+    /// its caller's, does not repeat them. Not a variable: it is the
+    /// service's role.
+    pub trace_link: bool,
 }
 
 impl Settings {
@@ -81,6 +86,7 @@ impl Settings {
                 // Unset: a share of the open-file limit, found at start-up.
                 max_connections: env.optional("MAX_CONNECTIONS")?,
             },
+            trace_link: false,
         })
     }
 
