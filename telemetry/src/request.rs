@@ -11,7 +11,7 @@
 //! recorded has none (it skips OpenTelemetry entirely), and reading a span's
 //! context costs more than the request's own bookkeeping.
 
-use std::future::Future;
+use std::{cell::Cell, future::Future};
 
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -19,7 +19,14 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::hex::HexId;
 
 tokio::task_local! {
-    static REQUEST: RequestTrace;
+    static REQUEST: Request;
+}
+
+/// The request's trace, and the `tracing` id of its SERVER span once the
+/// span exists (to know a call made directly in it).
+struct Request {
+    trace: RequestTrace,
+    server_span: Cell<Option<u64>>,
 }
 
 /// What the middleware decided for one request.
@@ -45,12 +52,40 @@ impl RequestTrace {
 
 /// Runs `request` (the rest of a request's handling) as `trace`.
 pub(crate) async fn serve<F: Future>(trace: RequestTrace, request: F) -> F::Output {
-    REQUEST.scope(trace, request).await
+    let scope = Request {
+        trace,
+        server_span: Cell::new(None),
+    };
+    REQUEST.scope(scope, request).await
 }
 
 /// The trace of the request being served, if any.
 pub(crate) fn current() -> Option<RequestTrace> {
-    REQUEST.try_with(|trace| *trace).ok()
+    REQUEST.try_with(|request| request.trace).ok()
+}
+
+/// Notes the request's SERVER span (`tracing`'s id for it).
+pub(crate) fn set_server_span(span: &tracing::Span) {
+    let id = span.id().map(|id| id.into_u64());
+    let _ = REQUEST.try_with(|request| request.server_span.set(id));
+}
+
+/// The SERVER span's id, when the current span is the request's recorded
+/// SERVER span.
+pub(crate) fn server_span_id_if_current() -> Option<SpanId> {
+    REQUEST
+        .try_with(|request| {
+            let RequestTrace::Recorded { span_id, .. } = request.trace else {
+                return None;
+            };
+            let server_span = request.server_span.get()?;
+            let current = tracing::dispatcher::get_default(|dispatch| {
+                dispatch.current_span().id().map(|id| id.into_u64())
+            });
+            (current == Some(server_span)).then_some(span_id)
+        })
+        .ok()
+        .flatten()
 }
 
 /// True inside a request the sampler left out.

@@ -159,6 +159,7 @@ where
             let _ = span.set_parent(parent);
             // Built now, while these are the ids the id generator hands out.
             join::with_ids(trace_id, span_id, || drop(span.context()));
+            request::set_server_span(&span);
         }
         serve_in(span, request, inner).await
     })
