@@ -48,9 +48,11 @@ async fn hello(State(api): State<Arc<Api03>>, faults: Faults) -> Result<Reply, R
 /// Stands in for real work (a query, a computation) so it shows as a child span.
 async fn do_work(duration: Duration) {
     tokio::time::sleep(duration)
+        // i64, not u64: tracing-opentelemetry 0.34 has no record_u64, and
+        // writes a u64 through Debug into a string attribute.
         .instrument(tracing::info_span!(
             "work",
-            work_ms = duration.as_millis() as u64
+            work_ms = duration.as_millis() as i64
         ))
         .await;
 }

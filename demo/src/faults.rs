@@ -95,8 +95,12 @@ impl Faults {
                 delay_ms,
                 "delaying this request, as asked with slow={service}"
             );
+            // An i64 field: tracing-opentelemetry writes a u64 as a string.
             tokio::time::sleep(Duration::from_millis(delay_ms))
-                .instrument(tracing::info_span!("injected delay", delay_ms))
+                .instrument(tracing::info_span!(
+                    "injected delay",
+                    delay_ms = delay_ms as i64
+                ))
                 .await;
         }
         if self.fail.as_deref() == Some(service) {
