@@ -184,13 +184,14 @@ where
     };
     let status = response.status();
     span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
-    span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "answered"
-        );
-    });
+    // In the span without entering it: an exit costs the OpenTelemetry
+    // layer a clock read and a lock.
+    tracing::info!(
+        parent: &span,
+        status = status.as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
     // A 4xx is the caller's mistake, not the service's: only 5xx marks a
     // SERVER span as failed (HTTP semantic conventions).
     if status.is_server_error() {
