@@ -191,9 +191,7 @@ impl TelemetryConfig {
             service_name: env
                 .text("OTEL_SERVICE_NAME")
                 .unwrap_or_else(|| default_service_name.to_owned()),
-            zipkin_endpoint: env
-                .text("OTEL_EXPORTER_ZIPKIN_ENDPOINT")
-                .unwrap_or_else(|| DEFAULT_ZIPKIN_ENDPOINT.to_owned()),
+            zipkin_endpoint: zipkin_endpoint(env.text("OTEL_EXPORTER_ZIPKIN_ENDPOINT"))?,
             sampler: sampler(
                 env.text("OTEL_TRACES_SAMPLER"),
                 env.text("OTEL_TRACES_SAMPLER_ARG"),
@@ -206,6 +204,23 @@ impl TelemetryConfig {
             batch: BatchConfig::read(&env)?,
         })
     }
+}
+
+/// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, checked to be an HTTP URL.
+fn zipkin_endpoint(value: Option<String>) -> Result<String, ConfigError> {
+    let Some(endpoint) = value else {
+        return Ok(DEFAULT_ZIPKIN_ENDPOINT.to_owned());
+    };
+    let reason = match endpoint.parse::<reqwest::Url>() {
+        Ok(url) if ["http", "https"].contains(&url.scheme()) => return Ok(endpoint),
+        Ok(url) => format!("expected an http:// or https:// URL, not {}:", url.scheme()),
+        Err(error) => error.to_string(),
+    };
+    Err(ConfigError {
+        name: "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+        value: endpoint,
+        reason,
+    })
 }
 
 /// `OTEL_TRACES_SAMPLER`'s names, as the OpenTelemetry specification lists
@@ -331,6 +346,8 @@ mod tests {
 
     #[test]
     fn an_invalid_value_names_the_variable() {
+        let endpoint = config(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin:9411")]).unwrap_err();
+        assert_eq!(endpoint.name, "OTEL_EXPORTER_ZIPKIN_ENDPOINT");
         let error = config(&[("B3_JOIN", "sometimes")]).unwrap_err();
         assert_eq!(error.name, "B3_JOIN");
         assert!(

@@ -29,11 +29,16 @@ use crate::{
     zipkin::ZipkinProcessor,
 };
 
+/// Why a Zipkin endpoint is not a URL.
+type EndpointError = <reqwest::Url as std::str::FromStr>::Err;
+
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error("could not build the HTTP client for span export: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("the Zipkin endpoint {endpoint:?} is not a URL: {reason}")]
+    ZipkinEndpoint { endpoint: String, reason: String },
     #[error("a global tracing subscriber is already installed: {0}")]
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
 }
@@ -71,8 +76,14 @@ impl Telemetry {
         // One sampler: the SERVER-span layer decides with it, and the SDK
         // asks it for every span (see `sampling.rs`).
         let sampler = Sampler::new(&config.sampler);
-        let processor =
-            ZipkinProcessor::start(&config.zipkin_endpoint, &config.service_name, config.batch)?;
+        let endpoint = config
+            .zipkin_endpoint
+            .parse()
+            .map_err(|error: EndpointError| TelemetryError::ZipkinEndpoint {
+                endpoint: config.zipkin_endpoint.clone(),
+                reason: error.to_string(),
+            })?;
+        let processor = ZipkinProcessor::start(endpoint, &config.service_name, config.batch)?;
         let provider = tracer_provider(config, sampler.clone(), processor);
         tracing_subscriber::registry()
             .with(spans_layer(&provider))

@@ -94,7 +94,7 @@ impl Queue {
 impl ZipkinProcessor {
     /// Starts the batch thread.
     pub(crate) fn start(
-        endpoint: &str,
+        endpoint: reqwest::Url,
         service_name: &str,
         config: BatchConfig,
     ) -> Result<Self, reqwest::Error> {
@@ -111,7 +111,7 @@ impl ZipkinProcessor {
             http: reqwest::Client::builder()
                 .timeout(config.upload_timeout)
                 .build()?,
-            endpoint: endpoint.to_owned(),
+            endpoint,
             service_name: service_name.to_owned(),
             config,
             queue: queue.clone(),
@@ -185,7 +185,8 @@ impl SpanProcessor for ZipkinProcessor {
 /// What the batch thread owns.
 struct Batch {
     http: reqwest::Client,
-    endpoint: String,
+    /// Parsed once: a URL given as text is parsed again at every upload.
+    endpoint: reqwest::Url,
     service_name: String,
     config: BatchConfig,
     queue: Arc<Queue>,
@@ -269,7 +270,7 @@ impl Batch {
         write_spans(batch, &self.service_name, &mut body);
         let response = self
             .http
-            .post(&self.endpoint)
+            .post(self.endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -315,8 +316,12 @@ mod tests {
         let endpoint = format!("http://{}/api/v2/spans", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
 
-        let processor =
-            ZipkinProcessor::start(&endpoint, "api_test", BatchConfig::default()).unwrap();
+        let processor = ZipkinProcessor::start(
+            endpoint.parse().unwrap(),
+            "api_test",
+            BatchConfig::default(),
+        )
+        .unwrap();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .build();
@@ -344,7 +349,8 @@ mod tests {
                 held.push(socket);
             }
         });
-        let processor = ZipkinProcessor::start(&endpoint, "api_test", config(2, 1)).unwrap();
+        let processor =
+            ZipkinProcessor::start(endpoint.parse().unwrap(), "api_test", config(2, 1)).unwrap();
         let losses = processor.losses.clone();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)

@@ -175,7 +175,7 @@ fn push_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let mut rest = text.as_bytes();
     // Most text needs no escape at all: find the next byte that does.
-    while let Some(at) = rest.iter().position(|&byte| ESCAPED[usize::from(byte)]) {
+    while let Some(at) = first_escaped(rest) {
         out.extend_from_slice(&rest[..at]);
         let byte = rest[at];
         match byte {
@@ -197,6 +197,31 @@ fn push_string(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(rest);
     out.push(b'"');
+}
+
+/// Where the first byte JSON text must escape is, if anywhere. Eight bytes
+/// at a time, as memchr does: a word with none of them (nearly every word of
+/// a span's names, keys and values) costs a few operations, not a table
+/// lookup a byte (callgrind: 1.3k instructions a span in `push_string`
+/// before, on the demo's spans).
+fn first_escaped(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte of `word` below `n` (`n` at most 0x80) sets its high bit.
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
+    let equal = |word: u64, byte: u8| below(word ^ (ONES * u64::from(byte)), 1);
+    let mut checked = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let word = u64::from_ne_bytes(chunk.try_into().expect("eight bytes"));
+        if below(word, 0x20) | equal(word, b'"') | equal(word, b'\\') != 0 {
+            break;
+        }
+        checked += 8;
+    }
+    bytes[checked..]
+        .iter()
+        .position(|&byte| ESCAPED[usize::from(byte)])
+        .map(|at| checked + at)
 }
 
 /// The bytes JSON text must escape: control characters, quote, backslash.
@@ -338,6 +363,19 @@ mod tests {
         write_spans(&[root_server_span(vec![])], "api_01", &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("tags"), "no empty tags object: {text}");
+    }
+
+    #[test]
+    fn the_word_scan_finds_every_byte_to_escape_wherever_it_is() {
+        for byte in (0u8..0x20).chain([b'"', b'\\']) {
+            for at in 0..20 {
+                let mut text = vec![b'a'; 20];
+                text[at] = byte;
+                assert_eq!(first_escaped(&text), Some(at), "{byte:#x} at {at}");
+            }
+        }
+        let clean = "abcdefghijklmnopqrstuvwxyz é 漢 ~\x7f".as_bytes();
+        assert_eq!(first_escaped(clean), None);
     }
 
     #[test]
