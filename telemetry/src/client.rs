@@ -98,7 +98,14 @@ pub(crate) fn start_call(
     peer_service: &str,
     headers: &mut HeaderMap,
 ) -> tracing::Span {
-    let span = tracing::info_span!(
+    let span = call_span(method, url, peer_service);
+    call_context(&span).write(headers);
+    span
+}
+
+/// The CLIENT span of a call, with its HTTP attributes.
+pub(crate) fn call_span(method: &Method, url: &Url, peer_service: &str) -> tracing::Span {
+    tracing::info_span!(
         "call",
         otel.name = method.as_str(),
         otel.kind = "client",
@@ -111,9 +118,7 @@ pub(crate) fn start_call(
         otel.status_code = Empty,
         otel.status_description = Empty,
         { ERROR_TYPE } = Empty,
-    );
-    call_context(&span).write(headers);
-    span
+    )
 }
 
 /// The B3 context a call made in the CLIENT span `span` carries.

@@ -134,7 +134,7 @@ impl Telemetry {
 }
 
 /// Log lines to stdout, filtered by `RUST_LOG` (default `info`).
-fn log_lines<S>() -> impl Layer<S>
+pub(crate) fn log_lines<S>() -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
 {
