@@ -16,10 +16,11 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::{
     TelemetryConfig, client,
+    log_lines::log_lines,
     propagation::join,
     sampling::{Decided, Decision, Sampler},
     server,
-    setup::{log_lines, spans_layer, tracer_provider},
+    setup::{spans_layer, tracer_provider},
 };
 
 /// Appends `spans` to `out` as the exporter writes them for Zipkin.
@@ -66,7 +67,7 @@ pub fn one_request_of_spans() {
     let api_03 = Url::parse("http://api_03:5003/").expect("a URL");
     let trace_id = TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736);
     let server_span = |id: u64, parent: Option<u64>| {
-        let span = server::request_span(&request, Some(trace_id));
+        let span = server::request_span(&request);
         let mut context = opentelemetry::Context::new().with_value(Decided(Decision::Record));
         if let Some(parent) = parent {
             context = context.with_remote_span_context(opentelemetry::trace::SpanContext::new(

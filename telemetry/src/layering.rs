@@ -7,7 +7,7 @@
 use std::{collections::BTreeSet, path::Path};
 
 /// The crate's modules, bottom up (as the crate documentation lists them).
-const BOTTOM_UP: [&str; 11] = [
+const BOTTOM_UP: [&str; 12] = [
     "config",
     "debug_trace",
     "error_text",
@@ -17,6 +17,7 @@ const BOTTOM_UP: [&str; 11] = [
     "sampling",
     "request",
     "client",
+    "log_lines",
     "server",
     "setup",
 ];

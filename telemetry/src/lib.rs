@@ -72,7 +72,7 @@
 //! - `sampling`: the one decision of each request.
 //! - `request`: the request's trace, kept for the code inside it.
 //! - `server` ([`TelemetryLayer`]) and [`client`]: the SERVER and CLIENT
-//!   spans.
+//!   spans; `log_lines`: the log, each line of a request with its trace id.
 //! - `setup` ([`Telemetry`]): ties them together at start-up, and flushes
 //!   the last spans at shutdown.
 
@@ -88,6 +88,7 @@ mod sampling;
 mod request;
 
 pub mod client;
+mod log_lines;
 mod server;
 
 mod setup;

@@ -39,7 +39,6 @@ use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    hex::HexId,
     propagation::{Caller, join},
     request::{self, RequestTrace},
     sampling::{Decided, Sampler},
@@ -124,7 +123,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
     let Some(sampler) = &tracing.sampler else {
-        let span = request_span(&request, None);
+        let span = request_span(&request);
         return serve_in(span, request, inner).await;
     };
     let caller = Caller::read(request.headers());
@@ -143,7 +142,7 @@ where
     // Inside the request's scope from the start, so that the OpenTelemetry
     // layer already skips the SERVER span of a request left out.
     request::serve(trace, async move {
-        let span = request_span(&request, trace.trace_id());
+        let span = request_span(&request);
         if let RequestTrace::Recorded { trace_id, span_id } = trace {
             let mut parent = opentelemetry::Context::new().with_value(Decided(decision));
             if let Some(parent_span_id) = place.parent_span_id {
@@ -201,13 +200,9 @@ where
     answered
 }
 
-/// The SERVER span of `request`, with its HTTP attributes and, when it is
-/// in a trace, the trace id, which puts the id in every log line of the
-/// request.
-pub(crate) fn request_span<B>(
-    request: &Request<B>,
-    trace_id: Option<opentelemetry::trace::TraceId>,
-) -> tracing::Span {
+/// The SERVER span of `request`, with its HTTP attributes. (Its log lines
+/// get the trace id from the request, `log_lines.rs`.)
+pub(crate) fn request_span<B>(request: &Request<B>) -> tracing::Span {
     let method = request.method();
     let route = request
         .extensions()
@@ -219,7 +214,6 @@ pub(crate) fn request_span<B>(
         Some(route) => format!("{method} {route}"),
         None => method.to_string(),
     };
-    let trace_id = trace_id.map(HexId::trace);
     tracing::info_span!(
         "request",
         otel.name = name,
@@ -230,7 +224,6 @@ pub(crate) fn request_span<B>(
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
-        trace_id = trace_id.as_ref().map(HexId::as_str),
     )
 }
 

@@ -6,7 +6,7 @@
 //! `tracing-opentelemetry` layer turns its spans into OpenTelemetry spans,
 //! which the SDK samples and hands to [`ZipkinProcessor`] to batch and upload.
 
-use std::{io::IsTerminal, time::Duration};
+use std::time::Duration;
 
 use axum::Router;
 use opentelemetry::trace::TracerProvider as _;
@@ -16,12 +16,12 @@ use opentelemetry_sdk::{
 };
 use tracing::{Level, subscriber::Interest};
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::DynFilterFn, layer::SubscriberExt, registry::LookupSpan,
-    util::SubscriberInitExt,
+    Layer, filter::DynFilterFn, layer::SubscriberExt, registry::LookupSpan, util::SubscriberInitExt,
 };
 
 use crate::{
     TelemetryConfig,
+    log_lines::log_lines,
     propagation::join::JoiningIdGenerator,
     request,
     sampling::Sampler,
@@ -131,16 +131,6 @@ impl Telemetry {
             Err(error) => tracing::warn!(%error, "telemetry shutdown task failed"),
         }
     }
-}
-
-/// Log lines to stdout, filtered by `RUST_LOG` (default `info`).
-pub(crate) fn log_lines<S>() -> impl Layer<S>
-where
-    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
-{
-    tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
 }
 
 /// The provider every span goes through: this service's name, `sampler`,
