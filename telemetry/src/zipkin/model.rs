@@ -40,17 +40,21 @@ pub(crate) const PEER_SERVICE: &str = "peer.service";
 /// Appends `spans`, of the service `service_name`, to `out` as the JSON
 /// array `POST /api/v2/spans` takes.
 pub(crate) fn write_spans(spans: &[SpanData], service_name: &str, out: &mut Vec<u8>) {
+    // The same for every span of the batch: written once.
+    let mut local_endpoint = b",\"localEndpoint\":{\"serviceName\":".to_vec();
+    push_string(&mut local_endpoint, service_name);
+    local_endpoint.push(b'}');
     out.push(b'[');
     for (i, span) in spans.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_span(span, service_name, out);
+        write_span(span, &local_endpoint, out);
     }
     out.push(b']');
 }
 
-fn write_span(span: &SpanData, service_name: &str, out: &mut Vec<u8>) {
+fn write_span(span: &SpanData, local_endpoint: &[u8], out: &mut Vec<u8>) {
     let context = &span.span_context;
     out.extend_from_slice(b"{\"traceId\":\"");
     out.extend_from_slice(HexId::trace(context.trace_id()).as_bytes());
@@ -78,9 +82,7 @@ fn write_span(span: &SpanData, service_name: &str, out: &mut Vec<u8>) {
     push_u64(out, start);
     out.extend_from_slice(b",\"duration\":");
     push_u64(out, end.saturating_sub(start).max(1));
-    out.extend_from_slice(b",\"localEndpoint\":{\"serviceName\":");
-    push_string(out, service_name);
-    out.push(b'}');
+    out.extend_from_slice(local_endpoint);
     let remote = span
         .attributes
         .iter()
