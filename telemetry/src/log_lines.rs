@@ -60,7 +60,9 @@ where
         SystemTime.format_time(&mut writer)?;
         write!(writer, " {:>5} ", event.metadata().level())?;
         if let Some(trace_id) = request::current().and_then(|trace| trace.trace_id()) {
-            write!(writer, "trace_id={} ", HexId::trace(trace_id).as_str())?;
+            writer.write_str("trace_id=")?;
+            writer.write_str(HexId::trace(trace_id).as_str())?;
+            writer.write_char(' ')?;
         }
         self.0.format_event(context, writer, event)
     }
