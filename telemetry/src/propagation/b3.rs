@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use opentelemetry::trace::{SpanId, TraceId};
 
-use crate::hex::HexId;
+use crate::hex::{self, HexId};
 
 pub(crate) const TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
 pub(crate) const SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
@@ -219,8 +219,11 @@ fn parse_sampled(value: &str) -> Option<Sampling> {
 
 /// 16 or 32 lower-hex digits, not all zero.
 fn parse_trace_id(text: &str) -> Option<TraceId> {
-    let id = match text.len() {
-        16 | 32 => parse_hex(text.as_bytes())?,
+    let digits = text.as_bytes();
+    let half = |range: std::ops::Range<usize>| hex::parse_16(digits[range].try_into().ok()?);
+    let id = match digits.len() {
+        16 => u128::from(half(0..16)?),
+        32 => u128::from(half(0..16)?) << 64 | u128::from(half(16..32)?),
         _ => return None,
     };
     (id != 0).then(|| TraceId::from(id))
@@ -228,24 +231,8 @@ fn parse_trace_id(text: &str) -> Option<TraceId> {
 
 /// 16 lower-hex digits, not all zero.
 fn parse_span_id(text: &str) -> Option<SpanId> {
-    let id = match text.len() {
-        16 => parse_hex(text.as_bytes())? as u64,
-        _ => return None,
-    };
+    let id = hex::parse_16(text.as_bytes().try_into().ok()?)?;
     (id != 0).then(|| SpanId::from(id))
-}
-
-/// Lower-hex digits (at most 32) as a number; `None` for any other byte.
-/// By hand: `from_str_radix` cost several times as much, on every request.
-fn parse_hex(digits: &[u8]) -> Option<u128> {
-    digits.iter().try_fold(0u128, |id, &digit| {
-        let value = match digit {
-            b'0'..=b'9' => digit - b'0',
-            b'a'..=b'f' => digit - b'a' + 10,
-            _ => return None,
-        };
-        Some(id << 4 | u128::from(value))
-    })
 }
 
 /// The header values of the ids (trace, span, parent), in one buffer that
