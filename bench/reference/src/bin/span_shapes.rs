@@ -17,6 +17,10 @@
 
 use std::hint::black_box;
 
+// The services' allocator: this is the floor of the services' spans.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use opentelemetry::Context;
 use opentelemetry_sdk::{
     error::OTelSdkResult,
