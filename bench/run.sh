@@ -54,14 +54,8 @@ for arg in "$@"; do
 done
 
 bin=target/release
+source bench/processes.sh
 log_dir=$(mktemp -d /tmp/bench.XXXXXX)
-pids=()
-stop_all() {
-    local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
 trap 'stop_all; rm -rf "$log_dir"' EXIT
 
 if ! command -v wrk >/dev/null; then
@@ -76,14 +70,6 @@ if $clean_build; then
 fi
 cargo build --release --quiet -p api_01 -p api_02 -p api_03 -p test_collector -p loadgen
 
-wait_healthy() {
-    for _ in $(seq 1 100); do
-        curl -sf --max-time 1 "$1/health" >/dev/null && return 0
-        sleep 0.1
-    done
-    echo "$1 did not become healthy" >&2
-    return 1
-}
 
 # start_stack NAME OFFSET SAMPLER WORK_MS: a counting collector and the
 # three services on BASE_PORT+OFFSET+1..3 (collector +OFFSET+9).

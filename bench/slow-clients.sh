@@ -32,24 +32,10 @@ ROUNDS=${ROUNDS:-3}
 BASE_PORT=${BASE_PORT:-18000}
 tools=target/release # stall and loadgen: this workspace's, whatever BIN_DIR is
 
+source bench/processes.sh
 log_dir=$(mktemp -d /tmp/slow-clients.XXXXXX)
-pids=()
-stop_all() {
-    local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
 trap 'stop_all; rm -rf "$log_dir"' EXIT
 
-wait_healthy() {
-    for _ in $(seq 1 100); do
-        curl -sf --max-time 1 "$1/health" >/dev/null && return 0
-        sleep 0.1
-    done
-    echo "$1 did not become healthy" >&2
-    return 1
-}
 
 # wait_tried FILE: until a stall process says its first wave is in.
 wait_tried() {

@@ -104,7 +104,7 @@ fn module_code(file: &Path, source: &str) -> Option<(String, String)> {
         .to_str()?
         .trim_end_matches(".rs")
         .to_owned();
-    if ["lib", "layering", "bench"].contains(&module.as_str())
+    if ["lib", "layering", "testing", "bench"].contains(&module.as_str())
         || source.starts_with("//! The \"B3 in, B3 out\" table")
     {
         return None;

@@ -103,3 +103,5 @@ pub use setup::{Telemetry, TelemetryError};
 
 #[cfg(test)]
 mod layering;
+#[cfg(test)]
+mod testing;

@@ -229,34 +229,13 @@ pub(crate) fn request_span<B>(request: &Request<B>) -> tracing::Span {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        convert::Infallible,
-        sync::{Arc, Mutex},
-    };
+    use std::convert::Infallible;
 
     use axum::{Router, body::Body, routing::get};
-    use opentelemetry_sdk::{
-        error::OTelSdkResult,
-        trace::{SimpleSpanProcessor, SpanData, SpanExporter},
-    };
     use tower::{ServiceBuilder, ServiceExt, service_fn};
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-    use crate::{
-        TelemetryConfig,
-        setup::{spans_layer, tracer_provider},
-    };
-
-    #[derive(Debug, Clone, Default)]
-    struct Kept(Arc<Mutex<Vec<SpanData>>>);
-
-    impl SpanExporter for Kept {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-            self.0.lock().unwrap().extend(batch);
-            Ok(())
-        }
-    }
+    use crate::testing::{self, Kept};
 
     /// The names of the spans of one request to `service`, served under a
     /// real subscriber.
@@ -265,37 +244,26 @@ mod tests {
         S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
     {
         let kept = Kept::default();
-        let config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
-        let sampler = Sampler::new(&config.sampler);
-        let provider = tracer_provider(&config, sampler, SimpleSpanProcessor::new(kept.clone()));
-        let subscriber = tracing_subscriber::registry().with(spans_layer(&provider));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let request = Request::get("/inner/stock").body(Body::empty()).unwrap();
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(testing::subscriber(&kept), || {
             runtime.block_on(service.oneshot(request)).unwrap();
         });
-        let spans = kept.0.lock().unwrap();
-        spans.iter().map(|span| span.name.to_string()).collect()
-    }
-
-    fn layer() -> TelemetryLayer {
-        let config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
-        TelemetryLayer::new(Tracing {
-            sampler: Some(Sampler::new(&config.sampler)),
-            b3_join: true,
-        })
+        kept.spans()
+            .iter()
+            .map(|span| span.name.to_string())
+            .collect()
     }
 
     #[test]
     fn the_layer_fits_a_plain_tower_service() {
-        let plain =
-            ServiceBuilder::new()
-                .layer(layer())
-                .service(service_fn(|_: Request<Body>| async {
-                    Ok::<_, Infallible>(Response::new(Body::empty()))
-                }));
+        let plain = ServiceBuilder::new()
+            .layer(testing::layer(true))
+            .service(service_fn(|_: Request<Body>| async {
+                Ok::<_, Infallible>(Response::new(Body::empty()))
+            }));
         // No router: no route to name the span by, only the method.
         assert_eq!(names_of_server_spans(plain), ["GET"]);
     }
@@ -304,7 +272,7 @@ mod tests {
     fn the_layer_fits_a_nested_router() {
         let inner = Router::new()
             .route("/stock", get(|| async { "ok" }))
-            .layer(layer());
+            .layer(testing::layer(true));
         let app = Router::new().nest("/inner", inner);
         assert_eq!(names_of_server_spans(app), ["GET /inner/stock"]);
     }

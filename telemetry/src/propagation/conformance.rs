@@ -1,5 +1,5 @@
-//! The "B3 in, B3 out" table (the `b3_table` crate), row by row, through what a
-//! service really runs: the SERVER span of a request with the row's headers,
+//! The "B3 in, B3 out" table (the `b3_table` crate), row by row, through
+//! what a service really runs: the SERVER span of a request with the row's headers,
 //! the sampler, the id generator, and the CLIENT span of a call made inside
 //! it, with join on and off.
 
@@ -13,53 +13,24 @@ use axum::{
     routing::get,
 };
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    trace::{SimpleSpanProcessor, SpanData, SpanExporter},
-};
+use opentelemetry_sdk::trace::SpanData;
 use reqwest::Url;
 use tower::ServiceExt;
-use tracing_subscriber::layer::SubscriberExt;
 
 use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, TRACE, TRACE_64, Trace};
 
 use crate::{
-    TelemetryConfig,
     client::start_call,
     debug_trace::is_debug,
-    sampling::Sampler,
-    server::{TelemetryLayer, Tracing},
-    setup::{spans_layer, tracer_provider},
+    testing::{self, Kept},
 };
-
-/// Keeps every finished span.
-#[derive(Debug, Clone, Default)]
-struct Kept(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanExporter for Kept {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.lock().unwrap().extend(batch);
-        Ok(())
-    }
-}
 
 /// Serves one request with `row`'s headers through the SERVER-span
 /// middleware, calling out once inside it: the spans exported, and the
 /// headers of the call.
 fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
     let kept = Kept::default();
-    let config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
-    let sampler = Sampler::new(&config.sampler);
-    let provider = tracer_provider(
-        &config,
-        sampler.clone(),
-        SimpleSpanProcessor::new(kept.clone()),
-    );
-    let subscriber = tracing_subscriber::registry().with(spans_layer(&provider));
-    let layer = TelemetryLayer::new(Tracing {
-        sampler: Some(sampler),
-        b3_join: join,
-    });
+    let subscriber = testing::subscriber(&kept);
     let sent = Arc::new(Mutex::new(HeaderMap::new()));
     let call = sent.clone();
     let routes = Router::new().route(
@@ -71,7 +42,7 @@ fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
             *call.lock().unwrap() = headers;
         }),
     );
-    let app = routes.layer(layer);
+    let app = routes.layer(testing::layer(join));
     let mut request = Request::get("/").body(Body::empty()).unwrap();
     for (name, value) in &row.headers {
         request.headers_mut().append(
@@ -85,7 +56,7 @@ fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
     tracing::subscriber::with_default(subscriber, || {
         runtime.block_on(app.oneshot(request)).unwrap();
     });
-    let spans = kept.0.lock().unwrap().clone();
+    let spans = kept.spans();
     let sent = sent.lock().unwrap().clone();
     (spans, sent)
 }

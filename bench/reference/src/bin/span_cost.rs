@@ -9,34 +9,15 @@
 //! spans is the cost of one span, start-up excluded. Run with no argument,
 //! it prints nanoseconds per span instead (noisy on a shared machine).
 
-use std::{hint::black_box, time::Instant};
+use std::time::Instant;
 
-use opentelemetry::{Context, trace::TracerProvider as _};
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    trace::{SdkTracerProvider, Span, SpanData, SpanProcessor},
-};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use reference_costs::Drop;
 use tracing::field::Empty;
 use tracing_subscriber::layer::SubscriberExt;
 
 const SPANS: u32 = 10_000;
-
-/// Takes every finished span, and drops it.
-#[derive(Debug)]
-struct Drop;
-
-impl SpanProcessor for Drop {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-    fn on_end(&self, span: SpanData) {
-        black_box(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 #[inline(never)]
 fn one_span() {

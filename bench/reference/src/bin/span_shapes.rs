@@ -15,34 +15,11 @@
 //! counts of requests, as it does `span_cost`: the difference over the
 //! difference in spans is one span's cost, start-up excluded.
 
-use std::hint::black_box;
+use reference_costs::Drop;
 
 // The services' allocator: this is the floor of the services' spans.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use opentelemetry::Context;
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    trace::{Span, SpanData, SpanProcessor},
-};
-
-/// Takes every finished span, and drops it.
-#[derive(Debug)]
-struct Drop;
-
-impl SpanProcessor for Drop {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-    fn on_end(&self, span: SpanData) {
-        black_box(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
