@@ -18,10 +18,10 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    debug_trace::is_debug,
     error_text::describe,
     propagation::{B3, Ids, Sampling},
     request::{self, RequestTrace},
+    sampling::Decision,
     zipkin::PEER_SERVICE,
 };
 
@@ -153,19 +153,12 @@ fn call_context(span: &tracing::Span) -> B3 {
             sampling: Sampling::Defer,
         };
     }
-    let sampling = if is_debug(call) {
-        Sampling::Debug
-    } else if call.is_sampled() {
-        Sampling::Accept
-    } else {
-        Sampling::Deny
-    };
     B3 {
         ids: Some(Ids {
             trace_id: call.trace_id(),
             span_id: call.span_id(),
             parent_span_id: (parent_span_id != SpanId::INVALID).then_some(parent_span_id),
         }),
-        sampling,
+        sampling: Decision::of(call).into(),
     }
 }

@@ -54,8 +54,9 @@ impl Decision {
         self != Decision::Drop
     }
 
-    /// The decision of a span of this service, for its children.
-    fn of(span: &SpanContext) -> Self {
+    /// The decision of a span of this service, for its children and for
+    /// the calls made in it.
+    pub(crate) fn of(span: &SpanContext) -> Self {
         if is_debug(span) {
             Decision::Debug
         } else if span.is_sampled() {
@@ -75,6 +76,17 @@ impl Decision {
             decision,
             attributes: Vec::new(),
             trace_state,
+        }
+    }
+}
+
+/// The decision as B3 sends it on a call.
+impl From<Decision> for Sampling {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Drop => Sampling::Deny,
+            Decision::Record => Sampling::Accept,
+            Decision::Debug => Sampling::Debug,
         }
     }
 }
