@@ -1,6 +1,7 @@
 //! Trace and span ids as text: lower-hex digits, as B3 headers and Zipkin's
-//! JSON both write them, and as B3 headers bring them in. A trace id that fits in 64 bits (py_zipkin's ids,
-//! for one) is written in 16 digits, as Zipkin shows it; any other in 32.
+//! JSON both write them, and as B3 headers bring them in. A trace id that
+//! fits in 64 bits (py_zipkin's ids, for one) is written in 16 digits, as
+//! Zipkin shows it; any other in 32.
 //!
 //! The digits go into a buffer on the stack: ids are written for every call
 //! (B3 headers) and every span (Zipkin), and neither needs an allocation.
@@ -10,15 +11,18 @@ use opentelemetry::trace::{SpanId, TraceId};
 /// The lower-hex digits, by value.
 pub(crate) const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// `byte` in each of the 16 bytes of a word: 16 digits are worked on at
+/// once, a byte each.
+const fn each_byte(byte: u8) -> u128 {
+    u128::from_ne_bytes([byte; 16])
+}
+
 /// The 16 lower-hex digits of `id`, most significant first, all at once:
 /// each nibble is moved into a byte of its own, and turned into its digit
 /// with a few operations on the whole word (about 20 instructions, where a
 /// table lookup per nibble took about 100).
 #[inline(always)]
 fn digits_of(id: u64) -> [u8; 16] {
-    const fn each_byte(byte: u8) -> u128 {
-        u128::from_ne_bytes([byte; 16])
-    }
     let mut nibbles = u128::from(id);
     nibbles = (nibbles | nibbles << 32) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
     nibbles = (nibbles | nibbles << 16) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
@@ -35,9 +39,6 @@ fn digits_of(id: u64) -> [u8; 16] {
 /// on every request's B3 headers); `None` when any byte is not one of
 /// `0-9a-f`.
 pub(crate) fn parse_16(digits: &[u8; 16]) -> Option<u64> {
-    const fn each_byte(byte: u8) -> u128 {
-        u128::from_ne_bytes([byte; 16])
-    }
     let text = u128::from_be_bytes(*digits);
     if text & each_byte(0x80) != 0 {
         return None;
