@@ -14,7 +14,7 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
     task::JoinSet,
 };
@@ -105,13 +105,8 @@ pub async fn trickle(addr: SocketAddr, every: Duration, limit: Duration) -> Dura
             tokio::time::sleep(every).await;
         }
     };
-    let closed = async {
-        let mut buf = [0u8; 1024];
-        while matches!(read.read(&mut buf).await, Ok(n) if n > 0) {}
-        opened.elapsed()
-    };
     tokio::select! {
-        lasted = closed => lasted,
+        lasted = until_closed(&mut read, opened) => lasted,
         () = sending => panic!("the service read {} bytes of headers and never cut them off", head.len()),
         () = tokio::time::sleep(limit) => panic!("still open after {limit:?}, one byte every {every:?}"),
     }
@@ -159,7 +154,7 @@ fn whole_answer(answer: &[u8]) -> bool {
 
 /// Reads until the service closes the connection (or resets it); gives
 /// the time since `since`.
-async fn until_closed(stream: &mut TcpStream, since: Instant) -> Duration {
+async fn until_closed(stream: &mut (impl AsyncRead + Unpin), since: Instant) -> Duration {
     let mut buf = [0u8; 1024];
     while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
     since.elapsed()
