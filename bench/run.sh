@@ -26,9 +26,10 @@
 #    and the peak RSS.
 #
 # api_03's work is 0 in parts 1 and 2 (tracing's share is then largest);
-# RUST_LOG=warn everywhere (but the exporter's account of its spans at the stop). Settings (environment): ROUNDS (3), DURATION
-# (10 s a saturation round), CONNECTIONS (32), RATE_DURATION (20 s a
-# fixed-rate round), C1000_DURATION (30 s), BASE_PORT (18000).
+# RUST_LOG=warn everywhere, but for the exporter's account of its spans at
+# the stop. Settings (environment): ROUNDS (3), DURATION (10 s a saturation
+# round), CONNECTIONS (32), RATE_DURATION (20 s a fixed-rate round),
+# C1000_DURATION (30 s), BASE_PORT (18000).
 # Needs wrk (Debian; installed when missing, in seconds) and curl.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
