@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
-        let (_, query) = mix.next();
+        let query = mix.next();
         let mut target = url.clone();
         target.set_query((!query.is_empty()).then_some(query.as_str()));
         let sent = {

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 
 /// A scenario of api_01's page, as the query string that asks for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+enum Kind {
     Plain,
     Fail,
     Slow,
@@ -69,8 +69,8 @@ impl Mix {
         })
     }
 
-    /// The next request's kind and its query string ("" for a plain one).
-    pub fn next(&mut self) -> (Kind, String) {
+    /// The next request's query string ("" for a plain one).
+    pub fn next(&mut self) -> String {
         let total: i64 = self.weights.iter().map(|(_, w)| i64::from(*w)).sum();
         for (credit, (_, weight)) in self.credit.iter_mut().zip(&self.weights) {
             *credit += i64::from(*weight);
@@ -86,12 +86,11 @@ impl Mix {
         let turn = &mut self.turns[kind as usize];
         let callee = CALLEES[*turn % CALLEES.len()];
         *turn += 1;
-        let query = match kind {
+        match kind {
             Kind::Plain => String::new(),
             Kind::Fail => format!("fail={callee}"),
             Kind::Slow => format!("slow={callee}&delay_ms={}", self.slow_ms),
-        };
-        (kind, query)
+        }
     }
 }
 
@@ -101,7 +100,7 @@ mod tests {
 
     fn queries(mix: &str, count: usize) -> Vec<String> {
         let mut mix = Mix::parse(mix, 300).unwrap();
-        (0..count).map(|_| mix.next().1).collect()
+        (0..count).map(|_| mix.next()).collect()
     }
 
     #[test]
