@@ -2,11 +2,13 @@
 //! by the `bench` feature. Not part of the API: they change with the
 //! benchmark.
 
+use std::time::Duration;
+
 use axum::{
     body::Body,
-    http::{Method, Request},
+    http::{Method, Request, StatusCode},
 };
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
 use opentelemetry_semantic_conventions::attribute::HTTP_RESPONSE_STATUS_CODE;
 use reqwest::Url;
@@ -17,8 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use crate::{
     TelemetryConfig, client,
     log_lines::log_lines,
-    propagation::join,
-    sampling::{Decided, Decision, Sampler},
+    sampling::{Decision, Sampler},
     server,
     setup::{spans_layer, tracer_provider},
 };
@@ -68,18 +69,8 @@ pub fn one_request_of_spans() {
     let trace_id = TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736);
     let server_span = |id: u64, parent: Option<u64>| {
         let span = server::request_span(&request);
-        let mut context = opentelemetry::Context::new().with_value(Decided(Decision::Record));
-        if let Some(parent) = parent {
-            context = context.with_remote_span_context(opentelemetry::trace::SpanContext::new(
-                trace_id,
-                SpanId::from(parent),
-                TraceFlags::SAMPLED,
-                true,
-                TraceState::default(),
-            ));
-        }
-        let _ = span.set_parent(context);
-        join::with_ids(trace_id, SpanId::from(id), || drop(span.context()));
+        let ids = (trace_id, SpanId::from(id));
+        server::build_recorded(&span, Decision::Record, ids, parent.map(SpanId::from));
         span
     };
     let call = |url: &Url, peer: &str| {
@@ -88,8 +79,7 @@ pub fn one_request_of_spans() {
         span.record(HTTP_RESPONSE_STATUS_CODE, 200i64);
     };
     let answered = |span: &tracing::Span| {
-        span.record(HTTP_RESPONSE_STATUS_CODE, 200i64);
-        tracing::info!(parent: span, status = 200u16, elapsed_ms = 0u64, "answered");
+        server::record_answer(span, StatusCode::OK, Duration::ZERO);
     };
 
     // api_01: entered while its handler runs (polled three times).

@@ -23,13 +23,14 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use axum::{
     extract::MatchedPath,
-    http::{Request, Response},
+    http::{Request, Response, StatusCode},
 };
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use opentelemetry_semantic_conventions::attribute::{
     HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH,
@@ -41,7 +42,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::{
     propagation::{Caller, join},
     request::{self, RequestTrace},
-    sampling::{Decided, Sampler},
+    sampling::{Decided, Decision, Sampler},
 };
 
 /// Runs every request of the service it wraps in a SERVER span, in the
@@ -144,25 +145,37 @@ where
     request::serve(trace, async move {
         let span = request_span(&request);
         if let RequestTrace::Recorded { trace_id, span_id } = trace {
-            let mut parent = opentelemetry::Context::new().with_value(Decided(decision));
-            if let Some(parent_span_id) = place.parent_span_id {
-                parent = parent.with_remote_span_context(SpanContext::new(
-                    trace_id,
-                    parent_span_id,
-                    TraceFlags::SAMPLED,
-                    true,
-                    TraceState::default(),
-                ));
-            }
-            // An error here means telemetry is off for this span: nothing to do.
-            let _ = span.set_parent(parent);
-            // Built now, while these are the ids the id generator hands out.
-            join::with_ids(trace_id, span_id, || drop(span.context()));
+            build_recorded(&span, decision, (trace_id, span_id), place.parent_span_id);
             request::set_server_span(&span);
         }
         serve_in(span, request, inner).await
     })
     .await
+}
+
+/// Builds the SERVER span `span` of a recorded request: with the request's
+/// `decision`, its `ids` (trace, span), and its parent when the caller sent
+/// one.
+pub(crate) fn build_recorded(
+    span: &tracing::Span,
+    decision: Decision,
+    (trace_id, span_id): (TraceId, SpanId),
+    parent_span_id: Option<SpanId>,
+) {
+    let mut parent = opentelemetry::Context::new().with_value(Decided(decision));
+    if let Some(parent_span_id) = parent_span_id {
+        parent = parent.with_remote_span_context(SpanContext::new(
+            trace_id,
+            parent_span_id,
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        ));
+    }
+    // An error here means telemetry is off for this span: nothing to do.
+    let _ = span.set_parent(parent);
+    // Built now, while these are the ids the id generator hands out.
+    join::with_ids(trace_id, span_id, || drop(span.context()));
 }
 
 /// Serves `request` in `span`, records the outcome on it, and logs it.
@@ -178,17 +191,22 @@ where
     let answered = async move { inner.call(request).await }
         .instrument(span.clone())
         .await;
-    let Ok(response) = &answered else {
-        return answered;
-    };
-    let status = response.status();
+    if let Ok(response) = &answered {
+        record_answer(&span, response.status(), started.elapsed());
+    }
+    answered
+}
+
+/// Records the answer's `status` on the SERVER span `span`, and logs it
+/// with the time the request took.
+pub(crate) fn record_answer(span: &tracing::Span, status: StatusCode, elapsed: Duration) {
     span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
     // In the span without entering it: an exit costs the OpenTelemetry
     // layer a clock read and a lock.
     tracing::info!(
-        parent: &span,
+        parent: span,
         status = status.as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = elapsed.as_millis() as u64,
         "answered"
     );
     // A 4xx is the caller's mistake, not the service's: only 5xx marks a
@@ -197,7 +215,6 @@ where
         span.record("otel.status_code", "error");
         span.record("otel.status_description", status.to_string());
     }
-    answered
 }
 
 /// The SERVER span of `request`, with its HTTP attributes. (Its log lines
