@@ -10,6 +10,9 @@
 //! - `GET /stats`: how many spans and uploads arrived, and spans by service
 //!   and kind; `GET /health`.
 //!
+//! A test can make it misbehave as a real Zipkin does ([`Store::set_fault`]):
+//! answer slowly, answer `503` with `Retry-After`, or refuse a batch.
+//!
 //! It reads spans as plain JSON, not through the exporter's types, so the
 //! tests check the wire format itself. With [`Mode::CountOnly`] it keeps
 //! only counts: the benchmark's sink, where storing spans would cost more
@@ -27,7 +30,8 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, State},
-    http::StatusCode,
+    http::{StatusCode, header::RETRY_AFTER},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde_json::{Value, json};
@@ -40,12 +44,30 @@ pub enum Mode {
     CountOnly,
 }
 
+/// How the collector answers an upload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Fault {
+    /// As Zipkin does: the spans are stored, and the answer is `202`.
+    #[default]
+    None,
+    /// The spans are stored at once, and the answer comes this much later
+    /// (a Zipkin under load; past the sender's timeout, a sender that tries
+    /// again sends them twice).
+    Slow(Duration),
+    /// `503 Service Unavailable` with `Retry-After` in seconds; nothing is
+    /// stored.
+    Unavailable { retry_after_s: u64 },
+    /// This status (a `400`, say) with this text; nothing is stored.
+    Refuse { status: u16, text: String },
+}
+
 /// What has arrived so far.
 #[derive(Debug)]
 pub struct Store {
     mode: Mode,
     received: Mutex<Received>,
     arrived: Notify,
+    fault: Mutex<Fault>,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +77,9 @@ struct Received {
     upload_count: u64,
     /// Spans by "service KIND", so a benchmark can tell which were lost.
     by_service_and_kind: BTreeMap<String, u64>,
+    /// Uploads answered with a fault, not stored, and their spans.
+    refused_uploads: u64,
+    refused_spans: u64,
 }
 
 /// The two fields of a span that [`Mode::CountOnly`] reads.
@@ -85,7 +110,24 @@ impl Store {
             mode,
             received: Mutex::default(),
             arrived: Notify::new(),
+            fault: Mutex::default(),
         })
+    }
+
+    /// Answers every upload from now on as `fault` says.
+    pub fn set_fault(&self, fault: Fault) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+
+    fn fault(&self) -> Fault {
+        self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Uploads answered with a fault, and the spans they carried (sent
+    /// again, a span counts again).
+    pub fn refused(&self) -> (u64, u64) {
+        let received = self.lock();
+        (received.refused_uploads, received.refused_spans)
     }
 
     /// Every span received, in arrival order (empty in count-only mode).
@@ -129,6 +171,15 @@ impl Store {
         self.received
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An upload answered with a fault: counted, with its spans, not kept.
+    fn count_refused(&self, body: &[u8]) {
+        let spans = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body)
+            .map_or(0, |spans| spans.len() as u64);
+        let mut received = self.lock();
+        received.refused_uploads += 1;
+        received.refused_spans += spans;
     }
 
     fn accept(&self, body: &[u8]) -> Result<(), String> {
@@ -228,10 +279,36 @@ impl Drop for Collector {
     }
 }
 
-async fn receive_spans(State(store): State<Arc<Store>>, body: Bytes) -> (StatusCode, String) {
-    match store.accept(&body) {
-        Ok(()) => (StatusCode::ACCEPTED, String::new()),
-        Err(error) => (StatusCode::BAD_REQUEST, error),
+async fn receive_spans(State(store): State<Arc<Store>>, body: Bytes) -> Response {
+    match store.fault() {
+        Fault::None => stored(store.accept(&body)),
+        Fault::Slow(delay) => {
+            let accepted = store.accept(&body);
+            tokio::time::sleep(delay).await;
+            stored(accepted)
+        }
+        Fault::Unavailable { retry_after_s } => {
+            store.count_refused(&body);
+            let retry_after = [(RETRY_AFTER, retry_after_s.to_string())];
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                retry_after,
+                "storage is not ready",
+            )
+                .into_response()
+        }
+        Fault::Refuse { status, text } => {
+            store.count_refused(&body);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, text).into_response()
+        }
+    }
+}
+
+fn stored(accepted: Result<(), String>) -> Response {
+    match accepted {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, error).into_response(),
     }
 }
 
@@ -299,5 +376,7 @@ async fn stats(State(store): State<Arc<Store>>) -> Json<Value> {
         "spans": received.span_count,
         "uploads": received.upload_count,
         "by_service_and_kind": received.by_service_and_kind,
+        "refused_uploads": received.refused_uploads,
+        "refused_spans": received.refused_spans,
     }))
 }
