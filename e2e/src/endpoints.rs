@@ -10,6 +10,12 @@ use tokio::{net::TcpListener, task::JoinHandle};
 /// is bound, so no other test can take the port, but not listening, so
 /// connections to it are refused. [`RefusingPort::listen`] brings it to
 /// life on the same port.
+///
+/// It is bound with `SO_REUSEADDR`, as Tokio binds every listener: a
+/// service (or [`RefusingPort::listener`]) can then listen on the same port
+/// while it stays held, and when that listener closes (the process is
+/// killed, say), the port is refused again, and still nobody else's. A
+/// port chosen by the system (`:0`) is never one bound like this.
 pub struct RefusingPort {
     socket: Socket,
     pub addr: SocketAddr,
@@ -18,6 +24,7 @@ pub struct RefusingPort {
 impl RefusingPort {
     pub fn new() -> Self {
         let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+        socket.set_reuse_address(true).expect("SO_REUSEADDR");
         socket
             .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
             .expect("a free loopback port");
@@ -33,6 +40,18 @@ impl RefusingPort {
     /// The port as a Zipkin span endpoint.
     pub fn zipkin_endpoint(&self) -> String {
         format!("{}/api/v2/spans", self.url())
+    }
+
+    /// A listener on the held port, which stays held when it closes.
+    pub fn listener(&self) -> std::net::TcpListener {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+        socket.set_reuse_address(true).expect("SO_REUSEADDR");
+        socket
+            .bind(&self.addr.into())
+            .expect("binding the held port again");
+        socket.listen(1024).expect("listening on the held port");
+        socket.set_nonblocking(true).unwrap();
+        socket.into()
     }
 
     /// Starts listening on the held port.

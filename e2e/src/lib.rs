@@ -13,9 +13,11 @@
 //! [`browser`] adds a real, headless Chromium for the tests of api_01's page,
 //! and [`lens`] Zipkin's own UI in front of the collector.
 
+mod account;
 pub mod browser;
 mod clients;
 mod endpoints;
+
 mod hops;
 mod http;
 pub mod lens;
@@ -23,7 +25,9 @@ pub mod page;
 mod process;
 mod spans;
 mod stack;
+mod zipkin;
 
+pub use account::SpanAccount;
 pub use clients::{StalledConnections, UNFINISHED_HEAD, idle_after_one_request, trickle};
 pub use endpoints::{HangingEndpoint, RefusingPort};
 pub use hops::Hop;
@@ -31,4 +35,5 @@ pub use http::{fetch, http};
 pub use process::{Program, Service, binaries, workspace};
 pub use spans::*;
 pub use stack::{Api, CallStyle, EXIT_LIMIT, Implementation, SPANS_LIMIT, Stack, StackBuilder};
-pub use test_collector::{Collector, dependency_links};
+pub use test_collector::{Collector, Fault, dependency_links};
+pub use zipkin::Zipkin;

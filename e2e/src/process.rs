@@ -12,6 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::SpanAccount;
+
 /// How long a service may take to start listening.
 const START_LIMIT: Duration = Duration::from_secs(30);
 /// How often a wait looks again.
@@ -65,10 +67,15 @@ pub fn workspace() -> &'static Path {
 }
 
 /// The directory holding the service binaries (and `examples/`), built once
-/// per test binary (a no-op when `cargo test` has them up to date already).
+/// per test binary (a no-op when `cargo test` has them up to date already);
+/// or, when `E2E_BINARIES` names one, that directory as it is (to measure
+/// binaries built from another commit).
 pub fn binaries() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("E2E_BINARIES") {
+            return PathBuf::from(dir);
+        }
         let mut build = Command::new(env!("CARGO"));
         build.current_dir(workspace()).args([
             "build",
@@ -101,9 +108,14 @@ pub struct Service {
     pub name: String,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    /// What it runs, and how, to start it again ([`Service::restart`]).
+    program: Program,
+    env: Vec<(String, String)>,
+    open_files: Option<u64>,
     child: Child,
     /// Set for a [`Program::System`]: the process group to kill.
     group: Option<u32>,
+    /// Every line it printed, in every life.
     logs: Arc<Mutex<Vec<String>>>,
     /// The threads that read its stdout and stderr: done once it has exited
     /// and they have read the last line.
@@ -112,8 +124,9 @@ pub struct Service {
 
 impl Service {
     /// Starts `program` as the service `name` with `env` (and nothing else
-    /// of this process's environment), on a port the OS picks, and waits
-    /// until it listens. Fails at once, with its log, if it exits first.
+    /// of this process's environment), on a port the OS picks unless `env`
+    /// sets `PORT`, and waits until it listens. Fails at once, with its
+    /// log, if it exits first.
     pub async fn start(name: &str, program: &Program, env: &[(String, String)]) -> Service {
         Self::start_with_open_files(name, program, env, None).await
     }
@@ -128,60 +141,96 @@ impl Service {
         env: &[(String, String)],
         open_files: Option<u64>,
     ) -> Service {
-        let mut command = program.command();
-        if let Some(limit) = open_files {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: between fork and exec only setrlimit runs, which is
-            // async-signal-safe and allocates nothing.
-            unsafe {
-                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
-            }
-        }
-        command
-            .env_clear()
-            .env("PORT", "0")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {name} ({program:?}): {error}"));
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let readers = vec![
-            keep_lines(child.stdout.take().unwrap(), &logs),
-            keep_lines(child.stderr.take().unwrap(), &logs),
-        ];
+        let (child, readers) = spawn(name, program, env, open_files, &logs);
         let group = matches!(program, Program::System { .. }).then(|| child.id());
         let mut service = Service {
             name: name.to_owned(),
             url: String::new(),
+            program: program.clone(),
+            env: env.to_vec(),
+            open_files,
             child,
             group,
             logs,
             readers,
         };
+        let port = service.wait_until_listening().await;
+        service.url = format!("http://127.0.0.1:{port}");
+        service
+    }
+
+    /// Starts it again, once it has exited, as it was started the first
+    /// time: so on a port of its own choosing only if the first `env` set
+    /// `PORT` (a held port: [`crate::StackBuilder::restartable`]). Its log
+    /// goes on, after a line that says so.
+    pub async fn restart(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_some(),
+            "{} is still running",
+            self.name
+        );
+        self.read_to_the_end();
+        self.logs.lock().unwrap().push("=== restarted".to_owned());
+        let (child, readers) = spawn(
+            &self.name,
+            &self.program,
+            &self.env,
+            self.open_files,
+            &self.logs,
+        );
+        self.child = child;
+        self.readers = readers;
+        let port = self.wait_until_listening().await;
+        assert_eq!(
+            self.addr().port(),
+            port,
+            "{} came back on another port",
+            self.name
+        );
+    }
+
+    /// Kills it with SIGKILL, as `kill -9` does, and waits for it to exit.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.wait_for_exit(crate::EXIT_LIMIT).await;
+    }
+
+    /// Its resident memory, in KiB (`VmRSS`), while it runs.
+    pub fn running_rss_kib(&mut self) -> Option<u64> {
+        if self.child.try_wait().ok()?.is_some() {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+    }
+
+    /// Waits until the process listens, and gives its port.
+    async fn wait_until_listening(&mut self) -> u16 {
         let deadline = Instant::now() + START_LIMIT;
-        let port = loop {
-            if let Some(status) = service.child.try_wait().unwrap() {
-                service.read_to_the_end();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.read_to_the_end();
                 panic!(
-                    "{name} exited before listening ({status}): {:#?}",
-                    service.logs()
+                    "{} exited before listening ({status}): {:#?}",
+                    self.name,
+                    self.logs()
                 );
             }
-            if let Some(port) = listening_port(service.child.id()) {
-                break port;
+            if let Some(port) = listening_port(self.child.id()) {
+                return port;
             }
             assert!(
                 Instant::now() < deadline,
-                "{name} did not listen within {START_LIMIT:?}: {:#?}",
-                service.logs()
+                "{} did not listen within {START_LIMIT:?}: {:#?}",
+                self.name,
+                self.logs()
             );
             tokio::time::sleep(POLL).await;
-        };
-        service.url = format!("http://127.0.0.1:{port}");
-        service
+        }
     }
 
     /// The address it listens on.
@@ -231,23 +280,18 @@ impl Service {
         );
     }
 
-    /// What the service said of its spans as it stopped: exported, dropped
-    /// for a full queue, lost in failed uploads. `None` before it has
-    /// stopped (or with telemetry off).
-    pub fn span_account(&self) -> Option<[u64; 3]> {
-        let logs = self.logs();
-        let line = logs
-            .iter()
-            .find(|line| line.contains("span export stopped"))?;
-        let field = |name: &str| -> u64 {
-            let value = line.split(&format!("{name}=")).nth(1).expect("the field");
-            value.split_whitespace().next().unwrap().parse().unwrap()
-        };
-        Some([
-            field("spans_exported"),
-            field("spans_dropped_total"),
-            field("spans_lost_total"),
-        ])
+    /// What the service said of its spans as it stopped (the last time).
+    /// `None` before it has stopped (or with telemetry off).
+    pub fn span_account(&self) -> Option<SpanAccount> {
+        self.span_accounts().pop()
+    }
+
+    /// The account of each of its lives that stopped cleanly, in order.
+    pub fn span_accounts(&self) -> Vec<SpanAccount> {
+        let logs = self.logs.lock().unwrap();
+        logs.iter()
+            .filter_map(|line| SpanAccount::parse(line))
+            .collect()
     }
 
     /// Sends SIGTERM, as `docker stop` does.
@@ -303,6 +347,40 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts one life of a service, its output read into `logs`.
+fn spawn(
+    name: &str,
+    program: &Program,
+    env: &[(String, String)],
+    open_files: Option<u64>,
+    logs: &Arc<Mutex<Vec<String>>>,
+) -> (Child, Vec<thread::JoinHandle<()>>) {
+    let mut command = program.command();
+    if let Some(limit) = open_files {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec only setrlimit runs, which is
+        // async-signal-safe and allocates nothing.
+        unsafe {
+            command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
+        }
+    }
+    command
+        .env_clear()
+        .env("PORT", "0")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {name} ({program:?}): {error}"));
+    let readers = vec![
+        keep_lines(child.stdout.take().unwrap(), logs),
+        keep_lines(child.stderr.take().unwrap(), logs),
+    ];
+    (child, readers)
 }
 
 fn keep_lines(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use test_collector::Collector;
 
-use crate::{Hop, Program, Service};
+use crate::{Hop, Program, RefusingPort, Service};
 
 /// How long spans may take to reach the collector.
 pub const SPANS_LIMIT: Duration = Duration::from_secs(15);
@@ -88,6 +88,7 @@ pub struct StackBuilder {
     redirects: Vec<(Api, Api, String)>,
     record_hops: bool,
     open_files: [Option<u64>; 3],
+    restartable: [bool; 3],
     collector: Option<Collector>,
 }
 
@@ -135,6 +136,15 @@ impl StackBuilder {
         self
     }
 
+    /// Starts `api` on a port held for the whole test, so that it can be
+    /// killed or stopped and started again at the same address
+    /// ([`Service::restart`]), its callers meeting connection refused
+    /// while it is away, never another program.
+    pub fn restartable(mut self, api: Api) -> Self {
+        self.restartable[api as usize] = true;
+        self
+    }
+
     /// Puts a recording proxy on every hop ([`Stack::hop`]).
     pub fn record_hops(mut self) -> Self {
         self.record_hops = true;
@@ -154,6 +164,7 @@ impl StackBuilder {
             .unwrap_or_else(|| collector.endpoint());
         let mut started: Vec<Service> = Vec::new();
         let mut hops = Vec::new();
+        let mut held_ports = Vec::new();
         for api in [Api::Api03, Api::Api02, Api::Api01] {
             let mut env = vec![
                 ("OTEL_EXPORTER_ZIPKIN_ENDPOINT".to_owned(), endpoint.clone()),
@@ -195,6 +206,11 @@ impl StackBuilder {
                     })
                 }
             };
+            if self.restartable[api as usize] {
+                let port = RefusingPort::new();
+                env.push(("PORT".to_owned(), port.addr.port().to_string()));
+                held_ports.push(port);
+            }
             env.extend(self.env.iter().cloned());
             env.extend(
                 self.env_for
@@ -213,6 +229,7 @@ impl StackBuilder {
             api_02,
             api_03,
             hops,
+            _held_ports: held_ports,
         }
     }
 }
@@ -224,6 +241,9 @@ pub struct Stack {
     pub api_02: Service,
     pub api_03: Service,
     hops: Vec<Hop>,
+    /// The ports of the restartable services, held until the stack goes:
+    /// only dropped, never read.
+    _held_ports: Vec<RefusingPort>,
 }
 
 impl Stack {
@@ -238,6 +258,7 @@ impl Stack {
             redirects: Vec::new(),
             record_hops: false,
             open_files: [None; 3],
+            restartable: [false; 3],
             collector: None,
         }
     }
@@ -250,6 +271,15 @@ impl Stack {
             })
             .start()
             .await
+    }
+
+    /// The service `api`.
+    pub fn service(&mut self, api: Api) -> &mut Service {
+        match api {
+            Api::Api01 => &mut self.api_01,
+            Api::Api02 => &mut self.api_02,
+            Api::Api03 => &mut self.api_03,
+        }
     }
 
     /// The three services, for what a test does to each.

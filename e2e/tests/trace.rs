@@ -149,7 +149,7 @@ async fn one_whole_trace(join: bool) {
             .count();
         assert_eq!(
             service.span_account(),
-            Some([exported as u64, 0, 0]),
+            Some(SpanAccount::all_exported(exported as u64)),
             "{}",
             service.name
         );

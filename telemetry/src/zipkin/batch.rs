@@ -1,21 +1,33 @@
-//! The span batch: finished spans wait in a bounded queue, and a thread of
-//! its own uploads them to Zipkin in batches, several at a time.
+//! The span batch: finished spans wait in a bounded queue (`queue.rs`), and
+//! a thread of its own uploads them to Zipkin in batches, several at a
+//! time, and tries again those whose upload failed for a reason that may
+//! pass (`retry.rs`).
 //!
 //! Why not the SDK's `BatchSpanProcessor`: it uploads one batch at a time,
 //! through an exporter it calls on a thread with no Tokio reactor (so the
-//! upload had to run on the service's own, busy runtime), and when its queue
-//! overflows it logs the first span dropped and the total only at shutdown.
-//! Under `wrk -c1000`, api_01's uploads fell behind and it dropped most of
-//! its spans, unseen. Here the batch thread runs its own small runtime, so
-//! uploads never wait behind the service's requests; up to
-//! `max_concurrent_uploads` are in flight; and drops are counted and
-//! reported while they happen ([`Losses`]).
+//! upload had to run on the service's own, busy runtime), it never tries a
+//! failed upload again, and when its queue overflows it logs the first span
+//! dropped and the total only at shutdown. Under `wrk -c1000`, api_01's
+//! uploads fell behind and it dropped most of its spans, unseen. Here the
+//! batch thread runs its own small runtime, so uploads never wait behind
+//! the service's requests; up to `max_concurrent_uploads` are in flight; a
+//! Zipkin that restarts costs no span as long as the queue has room; and
+//! every span is accounted for while it happens (`account.rs`).
 //!
-//! The queue stays bounded: when Zipkin is slow and every upload slot is
-//! taken, spans beyond `max_queue_size` are dropped, not buffered, so memory
-//! is bounded however long Zipkin is away.
+//! A retried upload can reach Zipkin twice: when Zipkin stored a batch but
+//! its answer did not arrive in time. Zipkin makes one span of the two:
+//! its in-memory storage keeps a trace's spans in a set, where an identical
+//! span is stored once (`InMemoryStorage`'s `LinkedHashSet` value
+//! container); and every trace it builds, for its trace view and for its
+//! dependency links, goes first through `Trace.merge`, which merges the
+//! spans of one id, the same `shared` flag and one service into one
+//! (`SpanNode.Builder.build`: "This will merge any duplicates so that we
+//! don't have redundant leaves on the tree"), as Lens does again in the
+//! browser (`mergeV2ById`). So a span sent twice shows once, and is
+//! counted once in the dependency graph.
 
 use std::{
+    collections::VecDeque,
     sync::{
         Arc, Mutex,
         mpsc::{RecvTimeoutError, SyncSender, sync_channel},
@@ -30,13 +42,18 @@ use opentelemetry_sdk::{
     trace::{Span, SpanData, SpanProcessor},
 };
 use reqwest::header::CONTENT_TYPE;
-use tokio::{
-    sync::{Notify, mpsc},
-    task::JoinSet,
-};
+use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 
-use super::{Losses, write_spans};
+use super::{
+    account::{Account, REPORT_PERIOD},
+    queue::Queue,
+    retry::{Backoff, Outcome, refused},
+    write_spans,
+};
 use crate::{config::BatchConfig, error_text::describe};
+
+/// The most of Zipkin's error text a log line carries.
+const ERROR_TEXT_LIMIT: usize = 300;
 
 /// Sends the spans of the service `service_name` to Zipkin's
 /// `POST /api/v2/spans` at `endpoint`.
@@ -45,50 +62,16 @@ pub(crate) struct ZipkinProcessor {
     queue: Arc<Queue>,
     control: mpsc::UnboundedSender<Control>,
     worker: Mutex<Option<thread::JoinHandle<()>>>,
-    losses: Arc<Losses>,
 }
 
 /// Asks of the batch thread, answered when done.
 #[derive(Debug)]
 enum Control {
-    /// Upload everything queued.
+    /// Try everything held once, now.
     Flush(SyncSender<()>),
-    /// Upload everything queued, report what was lost, and stop.
+    /// Try everything held once, now; count what still fails as lost,
+    /// report the account, and stop.
     Shutdown(SyncSender<()>),
-}
-
-/// Finished spans, waiting for the batch thread. A plain vector behind a
-/// lock, which the batch thread takes whole: a span costs the request path
-/// a push, and the batch thread wakes once a batch, not once a span.
-#[derive(Debug)]
-struct Queue {
-    spans: Mutex<Vec<SpanData>>,
-    max_queue_size: usize,
-    batch_size: usize,
-    /// Raised when a batch is full.
-    batch_full: Notify,
-}
-
-impl Queue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SpanData>> {
-        self.spans
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Up to one batch of the oldest spans.
-    fn take_batch(&self) -> Vec<SpanData> {
-        let mut spans = self.lock();
-        if spans.len() <= self.batch_size {
-            std::mem::replace(&mut *spans, Vec::with_capacity(self.batch_size))
-        } else {
-            spans.drain(..self.batch_size).collect()
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
 }
 
 impl ZipkinProcessor {
@@ -98,34 +81,36 @@ impl ZipkinProcessor {
         service_name: &str,
         config: BatchConfig,
     ) -> Result<Self, reqwest::Error> {
-        let batch_size = config.max_export_batch_size.max(1);
-        let queue = Arc::new(Queue {
-            spans: Mutex::new(Vec::with_capacity(batch_size)),
-            max_queue_size: config.max_queue_size,
-            batch_size,
-            batch_full: Notify::new(),
-        });
+        let queue = Arc::new(Queue::new(
+            config.max_queue_size,
+            config.max_export_batch_size.max(1),
+        ));
         let (control, orders) = mpsc::unbounded_channel();
-        let losses = Arc::new(Losses::default());
-        let batch = Batch {
+        let upload = Upload {
             http: reqwest::Client::builder()
                 .timeout(config.upload_timeout)
                 .build()?,
             endpoint,
             service_name: service_name.to_owned(),
-            config,
+        };
+        let exporter = Exporter {
+            upload: Arc::new(upload),
             queue: queue.clone(),
-            losses: losses.clone(),
+            max_uploads: config.max_concurrent_uploads.max(1),
+            schedule_delay: config.schedule_delay,
+            account: Account::default(),
+            retrying: VecDeque::new(),
+            uploads: JoinSet::new(),
+            backoff: Backoff::default(),
         };
         let worker = thread::Builder::new()
             .name("zipkin-batch".into())
-            .spawn(move || batch.run(orders))
+            .spawn(move || exporter.run(orders))
             .expect("the OS can start a thread");
         Ok(Self {
             queue,
             control,
             worker: Mutex::new(Some(worker)),
-            losses,
         })
     }
 
@@ -151,20 +136,8 @@ impl SpanProcessor for ZipkinProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
-            return;
-        }
-        let mut spans = self.queue.lock();
-        if spans.len() >= self.queue.max_queue_size {
-            drop(spans);
-            self.losses.queue_full();
-            return;
-        }
-        spans.push(span);
-        let full = spans.len() == self.queue.batch_size;
-        drop(spans);
-        if full {
-            self.queue.batch_full.notify_one();
+        if span.span_context.is_sampled() {
+            self.queue.push(span);
         }
     }
 
@@ -182,110 +155,272 @@ impl SpanProcessor for ZipkinProcessor {
     }
 }
 
-/// What the batch thread owns.
-struct Batch {
+/// A batch on its way: its spans, and how many times it was sent.
+struct Pending {
+    spans: Vec<SpanData>,
+    attempts: u32,
+}
+
+/// What an upload needs; shared by the uploads in flight.
+struct Upload {
     http: reqwest::Client,
     /// Parsed once: a URL given as text is parsed again at every upload.
     endpoint: reqwest::Url,
     service_name: String,
-    config: BatchConfig,
-    queue: Arc<Queue>,
-    losses: Arc<Losses>,
 }
 
-impl Batch {
-    /// The batch thread: uploads a batch when it is full or when the
-    /// schedule says so, reports losses on every tick, and answers flushes
-    /// and the shutdown.
-    fn run(self, mut orders: mpsc::UnboundedReceiver<Control>) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime for the uploads");
-        let this = Arc::new(self);
-        runtime.block_on(async move {
-            let max_uploads = this.config.max_concurrent_uploads.max(1);
-            let mut uploads = JoinSet::new();
-            let mut tick = tokio::time::interval(this.config.schedule_delay);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                let slot_free = uploads.len() < max_uploads;
-                tokio::select! {
-                    biased;
-                    Some(order) = orders.recv() => {
-                        // Everything queued goes now, all at once.
-                        while this.upload_queued(&mut uploads) {}
-                        while uploads.join_next().await.is_some() {}
-                        match order {
-                            Control::Flush(done) => {
-                                let _ = done.try_send(());
-                            }
-                            Control::Shutdown(done) => {
-                                this.losses.report(true);
-                                let _ = done.try_send(());
-                                return;
-                            }
-                        }
-                    }
-                    Some(_) = uploads.join_next(), if !uploads.is_empty() => {
-                        // A slot is free: a full batch that waited for it goes.
-                        if this.queue.len() >= this.queue.batch_size {
-                            this.upload_queued(&mut uploads);
-                        }
-                    }
-                    () = this.queue.batch_full.notified(), if slot_free => {
-                        this.upload_queued(&mut uploads);
-                    }
-                    _ = tick.tick() => {
-                        if slot_free {
-                            this.upload_queued(&mut uploads);
-                        }
-                        this.losses.report(false);
-                    }
-                }
-            }
-        });
+impl Upload {
+    /// Sends `pending` once, and gives it back with how it went.
+    async fn attempt(self: Arc<Self>, mut pending: Pending) -> (Pending, Outcome) {
+        pending.attempts += 1;
+        let outcome = self.post(&pending.spans).await;
+        (pending, outcome)
     }
 
-    /// Starts one upload of the oldest queued spans, if there are any, and
-    /// says whether it did. The loop starts one only when a slot is free; a
-    /// flush starts them all at once, so the last upload at shutdown takes
-    /// one upload timeout at most.
-    fn upload_queued(self: &Arc<Self>, uploads: &mut JoinSet<()>) -> bool {
-        let batch = self.queue.take_batch();
-        if batch.is_empty() {
-            return false;
-        }
-        let this = self.clone();
-        uploads.spawn(async move {
-            let outcome = this.post(&batch).await;
-            this.losses.upload(outcome, batch.len());
-        });
-        true
-    }
-
-    async fn post(&self, batch: &[SpanData]) -> Result<(), String> {
+    async fn post(&self, batch: &[SpanData]) -> Outcome {
         // About 600 bytes a span: one allocation for the whole body.
         let mut body = Vec::with_capacity(640 * batch.len());
         write_spans(batch, &self.service_name, &mut body);
-        let response = self
+        let sent = self
             .http
             .post(self.endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
             .await;
-        match response.and_then(reqwest::Response::error_for_status) {
-            Ok(_) => Ok(()),
-            Err(error) => Err(describe(&error)),
+        let response = match sent {
+            Ok(response) => response,
+            // No answer: refused, reset, or a timeout before any answer.
+            // A redirect loop would meet the same end again.
+            Err(error) if !error.is_redirect() => {
+                return Outcome::Transient {
+                    error: describe(&error),
+                    retry_after: None,
+                };
+            }
+            Err(error) => {
+                return Outcome::Permanent {
+                    error: describe(&error),
+                };
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Outcome::Delivered;
         }
+        let headers = response.headers().clone();
+        // Zipkin says why in the body; a body that does not come in time
+        // leaves the status alone to say it.
+        let mut text = response.text().await.unwrap_or_default();
+        if let Some((cut, _)) = text.char_indices().nth(ERROR_TEXT_LIMIT) {
+            text.truncate(cut);
+            text.push('…');
+        }
+        refused(status, &headers, &text)
+    }
+}
+
+/// The batch thread's state: the queue it takes from, the batches it
+/// retries, the uploads in flight, the pause after failures, the account.
+struct Exporter {
+    upload: Arc<Upload>,
+    queue: Arc<Queue>,
+    max_uploads: usize,
+    schedule_delay: Duration,
+    account: Account,
+    /// Batches whose upload failed for a transient reason, oldest first.
+    retrying: VecDeque<Pending>,
+    uploads: JoinSet<(Pending, Outcome)>,
+    backoff: Backoff,
+}
+
+impl Exporter {
+    /// The batch thread: uploads a batch when it is full or when the
+    /// schedule says so, and retried ones as soon as the pause after a
+    /// failure is over; reports on every tick; answers flushes and the
+    /// shutdown.
+    fn run(self, mut orders: mpsc::UnboundedReceiver<Control>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the uploads");
+        let mut this = self;
+        runtime.block_on(async move {
+            let mut tick = tokio::time::interval(this.schedule_delay.min(REPORT_PERIOD));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut scheduled_at = Instant::now() + this.schedule_delay;
+            loop {
+                let paused_until = this.backoff.paused_until();
+                let slot_free = this.uploads.len() < this.max_uploads && paused_until.is_none();
+                let mut scheduled = false;
+                tokio::select! {
+                    biased;
+                    Some(order) = orders.recv() => {
+                        let stop = matches!(order, Control::Shutdown(_));
+                        this.try_everything_once(stop).await;
+                        match order {
+                            Control::Flush(done) => {
+                                let _ = done.try_send(());
+                            }
+                            Control::Shutdown(done) => {
+                                this.account.report(
+                                    this.queue.dropped(),
+                                    Some(this.queue.ended()),
+                                );
+                                let _ = done.try_send(());
+                                return;
+                            }
+                        }
+                    }
+                    Some(joined) = this.uploads.join_next(), if !this.uploads.is_empty() => {
+                        match joined {
+                            Ok((pending, outcome)) => this.settle(pending, outcome, false),
+                            Err(error) => tracing::error!(%error, "a span upload task failed"),
+                        }
+                    }
+                    () = sleep_until(paused_until), if paused_until.is_some() => {
+                        this.backoff.resume();
+                    }
+                    () = this.queue.batch_full.notified(), if slot_free => {}
+                    _ = tick.tick() => {
+                        this.sweep();
+                        this.account.report(this.queue.dropped(), None);
+                        if Instant::now() >= scheduled_at {
+                            scheduled = true;
+                            scheduled_at = Instant::now() + this.schedule_delay;
+                        }
+                    }
+                }
+                this.start_uploads(scheduled);
+            }
+        });
+    }
+
+    /// Starts the uploads that are due, as slots allow: batches to retry
+    /// first, then full batches, then (`scheduled`) whatever waits. During
+    /// a pause, none; after one, a single upload, until one succeeds.
+    fn start_uploads(&mut self, scheduled: bool) {
+        if self.backoff.paused_until().is_some() {
+            return;
+        }
+        let slots = if self.backoff.failures() > 0 {
+            1
+        } else {
+            self.max_uploads
+        };
+        while self.uploads.len() < slots {
+            let pending = if let Some(mut pending) = self.retrying.pop_front() {
+                self.queue.keep_whole(&mut pending.spans);
+                if pending.spans.is_empty() {
+                    continue;
+                }
+                pending
+            } else if scheduled || self.queue.waiting() >= self.queue.batch_size {
+                let spans = self.queue.take_batch();
+                if spans.is_empty() {
+                    break;
+                }
+                Pending { spans, attempts: 0 }
+            } else {
+                break;
+            };
+            self.uploads.spawn(self.upload.clone().attempt(pending));
+        }
+    }
+
+    /// What follows from how an upload went. At the `stop`, a transient
+    /// failure is final too.
+    fn settle(&mut self, pending: Pending, outcome: Outcome, stop: bool) {
+        let spans = pending.spans.len();
+        match outcome {
+            Outcome::Delivered => {
+                self.queue.release(spans);
+                self.account.delivered(spans, pending.attempts > 1);
+                self.account
+                    .sent_in_part(self.queue.sent_in_part(&pending.spans));
+                self.backoff.reset();
+            }
+            Outcome::Transient { error, .. } if stop => {
+                self.queue.release(spans);
+                self.account.lost_at_stop(&error, spans);
+            }
+            Outcome::Transient { error, retry_after } => {
+                let pause = self.backoff.failed(retry_after);
+                self.account.retrying(
+                    &error,
+                    spans,
+                    pending.attempts == 1,
+                    pause,
+                    self.queue.held(),
+                );
+                self.retrying.push_back(pending);
+            }
+            Outcome::Permanent { error } => {
+                self.queue.release(spans);
+                self.account.refused(&error, spans);
+            }
+        }
+    }
+
+    /// Every batch to retry and every span waiting goes now, all at once,
+    /// whatever the pause says; then waits for every upload in flight. Each
+    /// upload is bounded by the upload timeout, so this takes one at most:
+    /// a stop never hangs on an absent Zipkin. At the `stop`, what still
+    /// fails is lost; at a flush, it is kept to be tried again.
+    async fn try_everything_once(&mut self, stop: bool) {
+        for mut pending in std::mem::take(&mut self.retrying) {
+            self.queue.keep_whole(&mut pending.spans);
+            if !pending.spans.is_empty() {
+                self.uploads.spawn(self.upload.clone().attempt(pending));
+            }
+        }
+        loop {
+            let spans = self.queue.take_batch();
+            if spans.is_empty() {
+                break;
+            }
+            let pending = Pending { spans, attempts: 0 };
+            self.uploads.spawn(self.upload.clone().attempt(pending));
+        }
+        while let Some(joined) = self.uploads.join_next().await {
+            match joined {
+                Ok((pending, outcome)) => self.settle(pending, outcome, stop),
+                Err(error) => tracing::error!(%error, "a span upload task failed"),
+            }
+        }
+    }
+
+    /// The periodic look at what is held: spans of traces dropped since go,
+    /// and traces dropped long ago are forgotten, once nothing of them is
+    /// held.
+    fn sweep(&mut self) {
+        for pending in &mut self.retrying {
+            self.queue.keep_whole(&mut pending.spans);
+        }
+        self.retrying.retain(|pending| !pending.spans.is_empty());
+        self.queue.sweep();
+    }
+}
+
+/// Sleeps until `deadline`, or for ever without one.
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
-    use axum::{Router, body::Bytes, routing::post};
+    use axum::{
+        Router,
+        body::Bytes,
+        http::{HeaderMap, StatusCode, header::RETRY_AFTER},
+        routing::post,
+    };
     use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
     use opentelemetry_sdk::trace::SdkTracerProvider;
 
@@ -295,41 +430,77 @@ mod tests {
             max_concurrent_uploads,
             max_export_batch_size: 1,
             upload_timeout: Duration::from_millis(200),
-            ..BatchConfig::default()
+            schedule_delay: Duration::from_millis(50),
         }
     }
 
-    /// The spans go out from the batch thread's own runtime, and a shutdown
-    /// started from inside the service's runtime (as `Telemetry::shutdown`
-    /// does) uploads what is queued, with nothing panicking on the way.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn spans_are_uploaded_and_flushed_at_shutdown() {
-        let (uploads, mut received) = mpsc::unbounded_channel::<Bytes>();
+    /// A Zipkin stand-in that answers each upload with `answer(n)`, `n`
+    /// counting the uploads from 0, and keeps the bodies of those it takes.
+    struct Zipkin {
+        endpoint: reqwest::Url,
+        uploads: Arc<AtomicUsize>,
+        received: mpsc::UnboundedReceiver<Bytes>,
+    }
+
+    type Answer = fn(usize) -> (StatusCode, HeaderMap);
+
+    async fn zipkin(answer: Answer) -> Zipkin {
+        let (kept, received) = mpsc::unbounded_channel::<Bytes>();
+        let uploads = Arc::new(AtomicUsize::new(0));
+        let counted = uploads.clone();
         let app = Router::new().route(
             "/api/v2/spans",
-            post(move |body: Bytes| async move {
-                let _ = uploads.send(body);
-                axum::http::StatusCode::ACCEPTED
+            post(move |body: Bytes| {
+                let (kept, counted) = (kept.clone(), counted.clone());
+                async move {
+                    let (status, headers) = answer(counted.fetch_add(1, Ordering::SeqCst));
+                    if status.is_success() {
+                        let _ = kept.send(body);
+                    }
+                    (status, headers, "Zipkin's own words")
+                }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}/api/v2/spans", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
+        Zipkin {
+            endpoint: endpoint.parse().unwrap(),
+            uploads,
+            received,
+        }
+    }
 
-        let processor = ZipkinProcessor::start(
-            endpoint.parse().unwrap(),
-            "api_test",
-            BatchConfig::default(),
-        )
-        .unwrap();
-        let provider = SdkTracerProvider::builder()
+    fn provider(processor: ZipkinProcessor) -> SdkTracerProvider {
+        SdkTracerProvider::builder()
             .with_span_processor(processor)
-            .build();
-        provider.tracer("test").start("GET /").end();
-        let stopped = tokio::task::spawn_blocking(move || provider.shutdown());
-        stopped.await.unwrap().unwrap();
+            .build()
+    }
 
-        let body = received
+    /// Stops `provider` from inside the runtime, as `Telemetry::shutdown`
+    /// does (on a blocking thread).
+    async fn stop(provider: SdkTracerProvider) {
+        tokio::task::spawn_blocking(move || provider.shutdown())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// The spans go out from the batch thread's own runtime, and a shutdown
+    /// started from inside the service's runtime uploads what is queued,
+    /// with nothing panicking on the way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spans_are_uploaded_and_flushed_at_shutdown() {
+        let mut zipkin = zipkin(|_| (StatusCode::ACCEPTED, HeaderMap::new())).await;
+        let processor =
+            ZipkinProcessor::start(zipkin.endpoint.clone(), "api_test", BatchConfig::default())
+                .unwrap();
+        let provider = provider(processor);
+        provider.tracer("test").start("GET /").end();
+        stop(provider).await;
+
+        let body = zipkin
+            .received
             .try_recv()
             .expect("the span was uploaded before shutdown returned");
         let spans: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -338,7 +509,8 @@ mod tests {
     }
 
     /// With every upload slot taken by a Zipkin that never answers, the
-    /// queue fills and further spans are dropped, and counted.
+    /// queue fills (the span in the hanging upload counts) and further
+    /// spans are dropped, and counted, exactly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_drops_spans_and_counts_them() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -351,18 +523,123 @@ mod tests {
         });
         let processor =
             ZipkinProcessor::start(endpoint.parse().unwrap(), "api_test", config(2, 1)).unwrap();
-        let losses = processor.losses.clone();
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .build();
+        let queue = processor.queue.clone();
+        let provider = provider(processor);
         let tracer = provider.tracer("test");
-        // At most: 1 in the hanging upload, 1 waiting in the batch, 2 queued.
         for _ in 0..20 {
             tracer.start("GET /").end();
         }
-        let dropped = losses.queue_full.load(std::sync::atomic::Ordering::Relaxed);
-        assert!((16..=18).contains(&dropped), "dropped {dropped}");
-        let stopped = tokio::task::spawn_blocking(move || provider.shutdown());
-        stopped.await.unwrap().unwrap();
+        assert_eq!(queue.ended(), 20);
+        assert_eq!(queue.held(), 2, "one in the upload, one waiting");
+        assert_eq!(queue.dropped(), 18);
+        stop(provider).await;
+        assert_eq!(queue.held(), 0, "the stop settles every span");
+    }
+
+    /// Zipkin answers 503 (with `Retry-After: 0`) to the first uploads:
+    /// the spans wait and go once it takes them, each exactly once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transient_failure_is_retried_until_zipkin_takes_the_spans() {
+        let mut zipkin = zipkin(|n| {
+            let mut headers = HeaderMap::new();
+            if n < 3 {
+                headers.insert(RETRY_AFTER, "0".parse().unwrap());
+                (StatusCode::SERVICE_UNAVAILABLE, headers)
+            } else {
+                (StatusCode::ACCEPTED, headers)
+            }
+        })
+        .await;
+        let processor =
+            ZipkinProcessor::start(zipkin.endpoint.clone(), "api_test", config(16, 1)).unwrap();
+        let provider = provider(processor);
+        let tracer = provider.tracer("test");
+        for _ in 0..3 {
+            tracer.start("GET /").end();
+        }
+        let mut delivered = 0;
+        while delivered < 3 {
+            let body = zipkin.received.recv().await.unwrap();
+            let spans: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+            delivered += spans.len();
+        }
+        stop(provider).await;
+        assert_eq!(delivered, 3);
+        assert!(zipkin.received.try_recv().is_err(), "nothing sent twice");
+        assert!(zipkin.uploads.load(Ordering::SeqCst) >= 6);
+    }
+
+    /// A `400` is not tried again: one upload for the one batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_permanent_refusal_is_not_retried() {
+        let zipkin = zipkin(|_| (StatusCode::BAD_REQUEST, HeaderMap::new())).await;
+        let processor =
+            ZipkinProcessor::start(zipkin.endpoint.clone(), "api_test", config(16, 1)).unwrap();
+        let queue = processor.queue.clone();
+        let provider = provider(processor);
+        provider.tracer("test").start("GET /").end();
+        // Several schedule delays: time enough for a retry that must not come.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(zipkin.uploads.load(Ordering::SeqCst), 1);
+        assert_eq!(queue.held(), 0);
+        stop(provider).await;
+        assert_eq!(zipkin.uploads.load(Ordering::SeqCst), 1);
+    }
+
+    /// The stop gives held spans one last try, bounded by the upload
+    /// timeout, though the pause after failures would be longer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_stop_tries_once_more_and_does_not_wait_out_a_pause() {
+        let zipkin = zipkin(|n| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, "60".parse().unwrap());
+            if n == 0 {
+                (StatusCode::SERVICE_UNAVAILABLE, headers)
+            } else {
+                (StatusCode::ACCEPTED, headers)
+            }
+        })
+        .await;
+        let processor =
+            ZipkinProcessor::start(zipkin.endpoint.clone(), "api_test", config(16, 1)).unwrap();
+        let queue = processor.queue.clone();
+        let provider = provider(processor);
+        provider.tracer("test").start("GET /").end();
+        while zipkin.uploads.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let started = std::time::Instant::now();
+        stop(provider).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(zipkin.uploads.load(Ordering::SeqCst), 2);
+        assert_eq!(queue.held(), 0);
+    }
+
+    /// A connection that closes before any answer is a transient failure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_closed_before_an_answer_is_transient() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/api/v2/spans", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        let upload = Upload {
+            http: reqwest::Client::new(),
+            endpoint: endpoint.parse().unwrap(),
+            service_name: "api_test".into(),
+        };
+        let outcome = upload.post(&[crate::testing::span_of_trace(1)]).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Transient {
+                    retry_after: None,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
     }
 }

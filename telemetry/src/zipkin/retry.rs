@@ -1,0 +1,249 @@
+//! What an upload's failure means, and how long to wait before the next.
+//!
+//! As OpenTelemetry's exporter specification asks (and its OTLP exporters
+//! do), a failure that may pass is tried again, with exponential backoff
+//! and jitter, and Zipkin's `Retry-After` is honoured; a failure that will
+//! not pass is not:
+//!
+//! - **transient**: no answer at all (connection refused or reset, a
+//!   timeout before any answer), and `408`, `429`, `502`, `503`, `504`;
+//! - **permanent**: any other answer that is not a success: `400` (Zipkin
+//!   could not read the spans), `413` (too large), other `4xx`, and the
+//!   other `5xx` (`500` is Zipkin's own error, which the same spans would
+//!   meet again).
+//!
+//! One backoff holds for the whole exporter, not one per batch: when
+//! Zipkin is away, no upload goes out until the pause is over, then one
+//! alone, whose success lets the rest follow. A Zipkin coming back is not
+//! met by every batch at once, and an absent one costs one attempt a
+//! pause, not one per batch.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::{StatusCode, header::HeaderMap};
+
+/// The first pause; each failure in a row doubles it.
+const FIRST_PAUSE: Duration = Duration::from_millis(200);
+/// The longest pause of our own: a Zipkin back after a long outage gets
+/// its spans within this.
+const LONGEST_PAUSE: Duration = Duration::from_secs(5);
+/// The longest `Retry-After` honoured: a proxy that answers "a day" must
+/// not stop the export for a day (the queue's bound keeps memory in check
+/// meanwhile).
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// How one upload went.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Delivered,
+    /// Try again later; no sooner than `retry_after`, if Zipkin said.
+    Transient {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Trying again would meet the same refusal: the spans are lost.
+    Permanent {
+        error: String,
+    },
+}
+
+/// Whether an answer with this status may succeed if sent again.
+pub(super) fn is_transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
+}
+
+/// An answer that is not a success, with Zipkin's own `text`.
+pub(super) fn refused(status: StatusCode, headers: &HeaderMap, text: &str) -> Outcome {
+    let error = if text.trim().is_empty() {
+        format!("Zipkin answered {status}")
+    } else {
+        format!("Zipkin answered {status}: {}", text.trim())
+    };
+    if is_transient(status) {
+        Outcome::Transient {
+            error,
+            retry_after: retry_after(headers, SystemTime::now()),
+        }
+    } else {
+        Outcome::Permanent { error }
+    }
+}
+
+/// `Retry-After`, in seconds or as an HTTP date, as a wait from `now`.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(wait.min(LONGEST_RETRY_AFTER))
+}
+
+/// The exporter's pause after failures: when it ends, and how many
+/// failures in a row led to it.
+#[derive(Debug, Default)]
+pub(super) struct Backoff {
+    failures: u32,
+    paused_until: Option<Instant>,
+}
+
+impl Backoff {
+    /// Failures in a row, since the last upload that succeeded.
+    pub(super) fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// When the current pause ends, if one is on.
+    pub(super) fn paused_until(&self) -> Option<Instant> {
+        self.paused_until
+    }
+
+    /// The pause is over: one upload may go (the others wait for it).
+    pub(super) fn resume(&mut self) {
+        self.paused_until = None;
+    }
+
+    /// An upload succeeded: no pause, no failures.
+    pub(super) fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    /// An upload failed for a transient reason: pauses, and returns for how
+    /// long. A failure during a pause (another upload of the same outage)
+    /// does not lengthen it, unless Zipkin asks for longer.
+    pub(super) fn failed(&mut self, retry_after: Option<Duration>) -> Duration {
+        let now = Instant::now();
+        if let Some(until) = self.paused_until.filter(|until| *until > now) {
+            let asked = retry_after
+                .map(|wait| now + wait)
+                .filter(|asked| *asked > until);
+            let until = asked.unwrap_or(until);
+            self.paused_until = Some(until);
+            return until - now;
+        }
+        self.failures += 1;
+        let pause = jittered(exponential(self.failures)).max(retry_after.unwrap_or_default());
+        self.paused_until = Some(now + pause);
+        pause
+    }
+}
+
+/// `FIRST_PAUSE` doubled for each failure after the first, at most
+/// `LONGEST_PAUSE`.
+fn exponential(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (FIRST_PAUSE * 2u32.pow(doublings)).min(LONGEST_PAUSE)
+}
+
+/// A pause between half of `pause` and all of it, at random: services that
+/// lost Zipkin together do not all come back to it in the same instant.
+fn jittered(pause: Duration) -> Duration {
+    pause.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn which_answers_are_tried_again() {
+        for status in [408, 429, 502, 503, 504] {
+            assert!(
+                is_transient(StatusCode::from_u16(status).unwrap()),
+                "{status}"
+            );
+        }
+        for status in [400, 401, 403, 404, 413, 415, 500, 501, 505] {
+            assert!(
+                !is_transient(StatusCode::from_u16(status).unwrap()),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_carries_zipkins_text() {
+        let outcome = refused(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            "Expected a JSON_V2 encoded list\n",
+        );
+        assert_eq!(
+            outcome,
+            Outcome::Permanent {
+                error: "Zipkin answered 400 Bad Request: Expected a JSON_V2 encoded list".into()
+            }
+        );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date_and_bounded() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            retry_after(&headers, now)
+        };
+        assert_eq!(with("3"), Some(Duration::from_secs(3)));
+        assert_eq!(with(" 0 "), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(with(&later), Some(Duration::from_secs(7)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(with(&earlier), Some(Duration::ZERO));
+        assert_eq!(with("86400"), Some(LONGEST_RETRY_AFTER));
+        assert_eq!(with("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn pauses_double_with_jitter_up_to_a_bound() {
+        let mut backoff = Backoff::default();
+        let mut bounds = Vec::new();
+        for _ in 0..8 {
+            let pause = backoff.failed(None);
+            bounds.push(pause);
+            // Over at once: the next failure is a new one in the row.
+            backoff.paused_until = Some(Instant::now());
+        }
+        for (i, pause) in bounds.iter().enumerate() {
+            let full = exponential(i as u32 + 1);
+            assert!(
+                *pause >= full / 2 && *pause <= full,
+                "{i}: {pause:?} of {full:?}"
+            );
+        }
+        assert_eq!(exponential(1), FIRST_PAUSE);
+        assert_eq!(exponential(2), FIRST_PAUSE * 2);
+        assert_eq!(exponential(30), LONGEST_PAUSE);
+        assert_eq!(backoff.failures(), 8);
+        backoff.reset();
+        assert_eq!((backoff.failures(), backoff.paused_until()), (0, None));
+    }
+
+    #[test]
+    fn a_failure_during_a_pause_does_not_lengthen_it_unless_zipkin_asks() {
+        let mut backoff = Backoff::default();
+        let first = backoff.failed(None);
+        let again = backoff.failed(None);
+        assert!(again <= first);
+        assert_eq!(backoff.failures(), 1);
+        let asked = backoff.failed(Some(Duration::from_secs(30)));
+        assert!(asked > Duration::from_secs(29), "{asked:?}");
+        assert_eq!(backoff.failures(), 1);
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_on_the_pause() {
+        let mut backoff = Backoff::default();
+        let pause = backoff.failed(Some(Duration::from_secs(2)));
+        assert!(pause >= Duration::from_secs(2), "{pause:?}");
+    }
+}
