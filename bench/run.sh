@@ -8,6 +8,10 @@
 #   bench/run.sh --slow-clients  # instead: what stalled connections do to a
 #                                # service, and the p99 of legitimate requests
 #                                # with them held (see bench/slow-clients.sh)
+#   bench/run.sh --faults        # instead: the fault suite's cases at 50
+#                                # requests a second for 20 s, as a table:
+#                                # answers, the span account, p99 before and
+#                                # during each fault (e2e/src/faults.rs)
 #   bench/run.sh --smoke         # a few seconds of each, to check the script
 #   bench/run.sh --clean-build   # also: time a release build from clean
 #
@@ -48,6 +52,7 @@ for arg in "$@"; do
         cargo build --release --quiet -p api_01 -p api_02 -p api_03 -p test_collector -p loadgen
         exec bash bench/slow-clients.sh
         ;;
+    --faults) exec cargo run --release --quiet -p e2e --example fault_table ;;
     --clean-build) clean_build=true ;;
     --smoke) ROUNDS=1 DURATION=2 RATE_DURATION=2 C1000_DURATION=3 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;

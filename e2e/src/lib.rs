@@ -17,7 +17,7 @@ mod account;
 pub mod browser;
 mod clients;
 mod endpoints;
-
+pub mod faults;
 mod hops;
 mod http;
 pub mod lens;

@@ -1,0 +1,460 @@
+//! The fault suite's cases: the three services under a steady load, one
+//! fault made and undone by the case itself, and everything needed to
+//! judge it afterwards: every answer, what the collector received, each
+//! service's own span account, its memory during the fault.
+//!
+//! `e2e/tests/faults.rs` runs each case and checks it; `bench/run.sh
+//! --faults` runs the same cases longer and prints the table
+//! (`e2e/examples/fault_table.rs`).
+//!
+//! A case's phases are set by the clock (a fault of three seconds must
+//! last three seconds), but nothing judged depends on the clock: the load
+//! keeps its rate whatever the machine does, each answer is judged by
+//! whether it came before, during or after the fault, and before the
+//! stack stops, a case waits, with a deadline, until the collector holds
+//! every span it must.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use loadgen::{Answer, Load, percentile};
+use serde_json::Value;
+use test_collector::Fault;
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::{Api, EXIT_LIMIT, SPANS_PER_REQUEST, SpanAccount, Stack, Zipkin, of_trace, service};
+
+/// A fault, and what undoes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    /// Zipkin killed, then started again on its port.
+    ZipkinRestart,
+    /// Zipkin away twice as long as the queue holds api_03's spans.
+    ZipkinAwayLong,
+    /// Every upload answered two seconds late.
+    ZipkinSlow,
+    /// Every upload answered `503` with `Retry-After: 1`.
+    ZipkinUnavailable,
+    /// Every upload refused with `400`.
+    ZipkinRefuses,
+    /// Every upload stored, and answered after the upload timeout: each
+    /// retry reaches Zipkin again.
+    ZipkinAnswersLate,
+    /// api_03 killed with SIGKILL, then started again.
+    CalleeKilled,
+    /// api_03 stopped with SIGTERM (a rolling restart), then started again.
+    CalleeStopped,
+}
+
+impl Case {
+    pub const ALL: [Case; 8] = [
+        Case::ZipkinRestart,
+        Case::ZipkinAwayLong,
+        Case::ZipkinSlow,
+        Case::ZipkinUnavailable,
+        Case::ZipkinRefuses,
+        Case::ZipkinAnswersLate,
+        Case::CalleeKilled,
+        Case::CalleeStopped,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Case::ZipkinRestart => "Zipkin away, then back",
+            Case::ZipkinAwayLong => "Zipkin away past the queue",
+            Case::ZipkinSlow => "Zipkin slow (2 s an upload)",
+            Case::ZipkinUnavailable => "Zipkin 503, Retry-After: 1",
+            Case::ZipkinRefuses => "Zipkin 400",
+            Case::ZipkinAnswersLate => "Zipkin answers after the timeout",
+            Case::CalleeKilled => "api_03 kill -9, restarted",
+            Case::CalleeStopped => "api_03 SIGTERM, restarted",
+        }
+    }
+
+    /// Whether every span made reaches Zipkin while the stack still runs.
+    fn loses_nothing(self) -> bool {
+        matches!(
+            self,
+            Case::ZipkinRestart
+                | Case::ZipkinSlow
+                | Case::ZipkinUnavailable
+                | Case::ZipkinAnswersLate
+        )
+    }
+}
+
+/// The text a refusing Zipkin answers with, in Zipkin's own words for a
+/// batch it cannot read.
+pub const REFUSAL_TEXT: &str = "Malformed reading List<Span> from json";
+/// How late [`Case::ZipkinSlow`] answers.
+pub const SLOW_ANSWER: Duration = Duration::from_secs(2);
+/// The upload timeout of [`Case::ZipkinAnswersLate`], and how late it
+/// answers.
+const LATE_TIMEOUT: Duration = Duration::from_millis(1000);
+const LATE_ANSWER: Duration = Duration::from_millis(1500);
+/// How long the spans of a case may take to arrive once its fault is
+/// undone: the longest pause between retries (5 s) and more.
+const SETTLE_LIMIT: Duration = Duration::from_secs(40);
+
+/// How long and how hard a case runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    /// Requests a second to api_01.
+    pub rate: f64,
+    /// The load before the fault, during it, and after it is undone.
+    pub before: Duration,
+    pub fault: Duration,
+    pub after: Duration,
+}
+
+impl Scale {
+    /// For the tests: a few seconds a phase.
+    pub const TEST: Scale = Scale {
+        rate: 50.0,
+        before: Duration::from_secs(3),
+        fault: Duration::from_secs(3),
+        after: Duration::from_secs(3),
+    };
+
+    /// For the benchmark: the issue's measurement, 50 requests a second
+    /// for 20 s with a fault of 3 s.
+    pub const BENCH: Scale = Scale {
+        rate: 50.0,
+        before: Duration::from_secs(5),
+        fault: Duration::from_secs(3),
+        after: Duration::from_secs(12),
+    };
+
+    /// How long `case`'s fault lasts.
+    pub fn fault_of(&self, case: Case) -> Duration {
+        match case {
+            Case::ZipkinAwayLong => self.fault * 2,
+            _ => self.fault,
+        }
+    }
+
+    /// The queue of [`Case::ZipkinAwayLong`]: api_03's spans (4 a request)
+    /// of half its outage.
+    pub fn small_queue(&self) -> usize {
+        (self.rate * 4.0 * self.fault.as_secs_f64()).round() as usize
+    }
+}
+
+/// What a case did, and what came of it.
+pub struct Report {
+    pub case: Case,
+    /// Every request of the load, in the order they were due.
+    pub answers: Vec<Answer>,
+    /// When the fault was made, and when it was undone.
+    pub fault_began: Instant,
+    pub fault_ended: Instant,
+    /// Whether the collector held every span it had to before the stop
+    /// (only for the cases that lose nothing).
+    pub settled: Option<bool>,
+    /// Every span the collector received, in arrival order.
+    pub spans: Vec<Value>,
+    /// Uploads the collector answered with its fault, and their spans.
+    pub refused: (u64, u64),
+    /// Each service's accounts, one per life that stopped cleanly, and
+    /// whether a life of it was killed (and so gave none).
+    pub accounts: BTreeMap<&'static str, (Vec<SpanAccount>, bool)>,
+    /// Each service's resident memory (KiB) at the fault's start and at
+    /// its highest during the fault.
+    pub rss_kib: BTreeMap<&'static str, (u64, u64)>,
+    /// Each service's log, every life.
+    pub logs: BTreeMap<&'static str, Vec<String>>,
+}
+
+/// Runs `case` at `scale`, and stops the stack.
+pub async fn run(case: Case, scale: Scale) -> Report {
+    let mut zipkin = Zipkin::start();
+    let mut builder = Stack::builder()
+        .zipkin_endpoint(&zipkin.endpoint())
+        // The issue's measurement: spans leave every 500 ms at the latest.
+        .env("OTEL_BSP_SCHEDULE_DELAY", "500");
+    match case {
+        Case::ZipkinAwayLong => {
+            builder = builder.env("OTEL_BSP_MAX_QUEUE_SIZE", &scale.small_queue().to_string());
+        }
+        Case::ZipkinAnswersLate => {
+            let timeout = LATE_TIMEOUT.as_millis().to_string();
+            builder = builder.env("OTEL_BSP_EXPORT_TIMEOUT", &timeout);
+        }
+        Case::CalleeKilled | Case::CalleeStopped => builder = builder.restartable(Api::Api03),
+        _ => {}
+    }
+    let mut stack = builder.start().await;
+
+    let load = Load::new(&stack.api_01.url, scale.rate);
+    let fault = scale.fault_of(case);
+    let length = scale.before + fault + scale.after;
+    let load_started = Instant::now();
+    let running = tokio::spawn(async move { load.run(length).await });
+    // The load's first request is due 100 ms after it starts.
+    sleep_until(load_started + Duration::from_millis(100) + scale.before).await;
+
+    let fault_began = Instant::now();
+    let mut killed = false;
+    match case {
+        Case::ZipkinRestart | Case::ZipkinAwayLong => zipkin.kill(),
+        Case::ZipkinSlow => zipkin.set_fault(Fault::Slow(SLOW_ANSWER)),
+        Case::ZipkinUnavailable => zipkin.set_fault(Fault::Unavailable { retry_after_s: 1 }),
+        Case::ZipkinRefuses => zipkin.set_fault(Fault::Refuse {
+            status: 400,
+            text: REFUSAL_TEXT.to_owned(),
+        }),
+        Case::ZipkinAnswersLate => zipkin.set_fault(Fault::Slow(LATE_ANSWER)),
+        Case::CalleeKilled => {
+            stack.api_03.kill().await;
+            killed = true;
+        }
+        Case::CalleeStopped => {
+            let exit = stack.api_03.terminate(EXIT_LIMIT).await;
+            assert!(exit.success(), "api_03 stopped with {exit}");
+        }
+    }
+    let rss_kib = watch_memory(&mut stack, fault_began + fault).await;
+    match case {
+        Case::ZipkinRestart | Case::ZipkinAwayLong => zipkin.restart(),
+        Case::CalleeKilled | Case::CalleeStopped => stack.api_03.restart().await,
+        _ => zipkin.set_fault(Fault::None),
+    }
+    let fault_ended = Instant::now();
+    let answers = running
+        .await
+        .expect("the load does not panic")
+        .expect("the load's client starts")
+        .answers;
+
+    // Before the stop, which would send what is held anyway: the spans of
+    // every answered request must have arrived on their own.
+    let settled = if case.loses_nothing() {
+        let traces: Vec<String> = answers.iter().filter_map(trace_id).collect();
+        let (_, complete) = zipkin
+            .store
+            .wait_for(SETTLE_LIMIT, |spans| {
+                traces
+                    .iter()
+                    .all(|trace| distinct(&of_trace(spans, trace)) >= SPANS_PER_REQUEST)
+            })
+            .await;
+        Some(complete)
+    } else {
+        None
+    };
+
+    for service in stack.services() {
+        service.sigterm();
+    }
+    let mut accounts = BTreeMap::new();
+    let mut logs = BTreeMap::new();
+    for api in Api::ALL {
+        let service = stack.service(api);
+        service.wait_for_exit(EXIT_LIMIT).await;
+        let was_killed = killed && api == Api::Api03;
+        accounts.insert(api.name(), (service.span_accounts(), was_killed));
+        logs.insert(api.name(), service.logs());
+    }
+    Report {
+        case,
+        answers,
+        fault_began,
+        fault_ended,
+        settled,
+        spans: zipkin.store.spans(),
+        refused: zipkin.store.refused(),
+        accounts,
+        rss_kib,
+        logs,
+    }
+}
+
+/// Samples the memory of the services that run, every 100 ms until
+/// `until`: at the start, and the highest.
+async fn watch_memory(stack: &mut Stack, until: Instant) -> BTreeMap<&'static str, (u64, u64)> {
+    let mut memory: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+    loop {
+        for api in Api::ALL {
+            let service = stack.service(api);
+            if let Some(rss) = service.running_rss_kib() {
+                let entry = memory.entry(api.name()).or_insert((rss, rss));
+                entry.1 = entry.1.max(rss);
+            }
+        }
+        if Instant::now() >= until {
+            return memory;
+        }
+        sleep(Duration::from_millis(100).min(until - Instant::now())).await;
+    }
+}
+
+/// The trace id of an answer of api_01's, if it carries one.
+pub fn trace_id(answer: &Answer) -> Option<String> {
+    let body: Value = serde_json::from_str(&answer.text).ok()?;
+    Some(body["trace_id"].as_str()?.to_owned())
+}
+
+/// A span as Zipkin tells spans apart: sent twice, it is one.
+pub fn span_key(span: &Value) -> (String, String, String, String) {
+    let text = |key: &str| span[key].as_str().unwrap_or_default().to_owned();
+    (
+        text("traceId"),
+        text("id"),
+        text("kind"),
+        service(span).to_owned(),
+    )
+}
+
+/// How many distinct spans `spans` holds.
+pub fn distinct(spans: &[&Value]) -> usize {
+    let keys: std::collections::BTreeSet<_> = spans.iter().map(|span| span_key(span)).collect();
+    keys.len()
+}
+
+impl Report {
+    /// Whether a request was due during the fault.
+    pub fn during_fault(&self, answer: &Answer) -> bool {
+        answer.due >= self.fault_began && answer.due < self.fault_ended
+    }
+
+    /// Whether a request met the fault: due during it, or due before and
+    /// still in flight when it was made.
+    pub fn met_fault(&self, answer: &Answer) -> bool {
+        answer.due < self.fault_ended && answer.due + answer.latency >= self.fault_began
+    }
+
+    /// The answers by status (`none` for no answer).
+    pub fn by_status(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for answer in &self.answers {
+            let status = answer.status.map_or("none".to_owned(), |s| s.to_string());
+            *counts.entry(status).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The p99 latency of the requests due before the fault, and of those
+    /// due during it.
+    pub fn p99s(&self) -> (Duration, Duration) {
+        let (mut before, mut during) = (Vec::new(), Vec::new());
+        for answer in &self.answers {
+            if answer.due < self.fault_began {
+                before.push(answer.latency);
+            } else if self.during_fault(answer) {
+                during.push(answer.latency);
+            }
+        }
+        (percentile(&before, 0.99), percentile(&during, 0.99))
+    }
+
+    /// The distinct spans the collector received from `service_name`.
+    pub fn received(&self, service_name: &str) -> usize {
+        let spans: Vec<&Value> = self
+            .spans
+            .iter()
+            .filter(|span| service(span) == service_name)
+            .collect();
+        distinct(&spans)
+    }
+
+    /// Spans the collector received more than once.
+    pub fn duplicates(&self) -> usize {
+        let all: Vec<&Value> = self.spans.iter().collect();
+        self.spans.len() - distinct(&all)
+    }
+
+    /// The sum of every account of the services that have one for each of
+    /// their lives (a killed life has none).
+    pub fn total(&self) -> SpanAccount {
+        let mut total = SpanAccount::default();
+        for (accounts, killed) in self.accounts.values() {
+            if *killed {
+                continue;
+            }
+            for account in accounts {
+                total.ended += account.ended;
+                total.exported += account.exported;
+                total.retried += account.retried;
+                total.exported_after_retry += account.exported_after_retry;
+                total.dropped += account.dropped;
+                total.lost += account.lost;
+                total.traces_sent_in_part += account.traces_sent_in_part;
+            }
+        }
+        total
+    }
+
+    /// The distinct spans received from the services counted in
+    /// [`Report::total`].
+    pub fn total_received(&self) -> usize {
+        self.accounts
+            .iter()
+            .filter(|(_, (_, killed))| !killed)
+            .map(|(name, _)| self.received(name))
+            .sum()
+    }
+
+    /// One row of the benchmark's table.
+    pub fn row(&self) -> String {
+        let statuses: Vec<String> = self
+            .by_status()
+            .iter()
+            .map(|(status, count)| format!("{status}: {count}"))
+            .collect();
+        let total = self.total();
+        let (before, during) = self.p99s();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let growth: Vec<String> = self
+            .rss_kib
+            .iter()
+            .map(|(name, (start, high))| {
+                format!("{name} +{:.1}", (*high as f64 - *start as f64) / 1024.0)
+            })
+            .collect();
+        let killed: Vec<&str> = self
+            .accounts
+            .iter()
+            .filter(|(_, (_, killed))| *killed)
+            .map(|(name, _)| *name)
+            .collect();
+        let mut note = format!("RSS MB during the fault: {}", growth.join(", "));
+        if !killed.is_empty() {
+            note.push_str(&format!(
+                "; {} left out (killed: no account)",
+                killed.join(", ")
+            ));
+        }
+        if self.duplicates() > 0 {
+            note.push_str(&format!(
+                "; {} received twice (Zipkin merges)",
+                self.duplicates()
+            ));
+        }
+        if total.traces_sent_in_part > 0 {
+            note.push_str(&format!(
+                "; {} traces sent in part",
+                total.traces_sent_in_part
+            ));
+        }
+        format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} ({:.2}×) | {} |",
+            self.case.name(),
+            statuses.join(", "),
+            total.ended,
+            self.total_received(),
+            total.retried,
+            total.dropped,
+            total.lost,
+            ms(before),
+            ms(during),
+            ms(during) / ms(before).max(0.001),
+            note,
+        )
+    }
+
+    /// The table's head, for [`Report::row`].
+    pub fn head() -> &'static str {
+        "| case | answers by status | spans made | received | retried | dropped | lost \
+         | p99 before (ms) | p99 during (ms) | notes |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
+    }
+}
