@@ -40,8 +40,10 @@ pub(super) struct Account {
     sent_in_part: Tally,
     /// Since when uploads fail, while they do: to say when they work again.
     failing_since: Option<Instant>,
-    /// The last reason an upload failed, for the lines that count.
+    /// The last reasons an upload failed and was refused, for the lines
+    /// that count.
     last_error: String,
+    last_refusal: String,
 }
 
 /// One cause's counts, and the time of its last line.
@@ -123,6 +125,7 @@ impl Account {
 
     /// Zipkin refused `spans` spans for good: they are lost.
     pub(super) fn refused(&mut self, error: &str, spans: usize) {
+        error.clone_into(&mut self.last_refusal);
         self.refused.add(spans as u64);
         if let Some((lost, total)) = self.refused.due(false) {
             warn_refused(error, lost, total);
@@ -166,7 +169,7 @@ impl Account {
             return;
         }
         if let Some((lost, total)) = self.refused.due(true) {
-            warn_refused(&self.last_error, lost, total);
+            warn_refused(&self.last_refusal, lost, total);
         }
         if let Some((traces, total)) = self.sent_in_part.due(true) {
             warn_sent_in_part(traces, total);
