@@ -1,5 +1,6 @@
 //! "B3 in, B3 out": every form of the B3 specification and of real senders,
-//! and what a service does with each. One table, checked twice: by the
+//! and what a service does with each, under the default `OTEL_PROPAGATORS`
+//! (`b3multi`) and under the other lists that change what is read or sent. One table, checked twice: by the
 //! `telemetry` crate's unit test (`propagation/conformance.rs`) and end to
 //! end through the three services (`e2e/tests/b3_conformance.rs`). The docs
 //! show it, row for row, and a test keeps the two the same.
@@ -14,10 +15,15 @@ pub const SPAN: &str = "a2fb4a1d1a96d312";
 pub const PARENT: &str = "0020000000000001";
 pub const OTHER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
+/// The default `OTEL_PROPAGATORS`.
+pub const DEFAULT_PROPAGATORS: &str = "b3multi";
+
 /// What a service does with a caller's context. "Recorded" is under the
 /// default sampler (`parentbased_always_on`).
 #[derive(Clone, Debug)]
 pub struct Row {
+    /// The service's `OTEL_PROPAGATORS`.
+    pub propagators: &'static str,
     /// Who sends this form.
     pub sender: &'static str,
     pub headers: Vec<(&'static str, String)>,
@@ -31,8 +37,42 @@ pub struct Row {
     pub own_parent: Option<&'static str>,
     pub debug: bool,
     /// The decision sent downstream, next to the trace id, the CLIENT span's
-    /// id and the SERVER span's id as parent.
+    /// id and the SERVER span's id as parent, in every format of
+    /// [`Row::formats`].
     pub sends: Sends,
+}
+
+/// A format a call carries its context in, by its `OTEL_PROPAGATORS` name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `b3multi`: `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-ParentSpanId`, and
+    /// the decision.
+    B3Multi,
+    /// `b3`: `b3: {trace}-{span}-{decision}-{parent}`.
+    B3Single,
+    /// `tracecontext`: `traceparent: 00-{trace}-{span}-{flags}`.
+    TraceContext,
+}
+
+impl Row {
+    /// The formats every call of this row carries, as listed.
+    pub fn formats(&self) -> Vec<Format> {
+        self.propagators
+            .split(',')
+            .filter_map(|name| match name {
+                "b3multi" => Some(Format::B3Multi),
+                "b3" => Some(Format::B3Single),
+                "tracecontext" => Some(Format::TraceContext),
+                "none" => None,
+                _ => panic!("not a propagator of the table: {name}"),
+            })
+            .collect()
+    }
+
+    /// Whether the service reads and sends nothing (`none`).
+    pub fn propagates_nothing(&self) -> bool {
+        self.propagators == "none"
+    }
 }
 
 /// The trace a request is in.
@@ -77,6 +117,7 @@ fn continued(
     sends: Sends,
 ) -> Row {
     Row {
+        propagators: DEFAULT_PROPAGATORS,
         sender,
         headers,
         recorded: sends != Sends::NotSampled,
@@ -93,6 +134,7 @@ fn continued(
 fn new_trace(sender: &'static str, headers: Vec<(&'static str, String)>, sends: Sends) -> Row {
     let recorded = sends != Sends::NotSampled;
     Row {
+        propagators: DEFAULT_PROPAGATORS,
         sender,
         headers,
         recorded,
@@ -135,7 +177,102 @@ fn one(name: &'static str, value: String) -> Vec<(&'static str, String)> {
     vec![(name, value)]
 }
 
+/// Every row: the default `OTEL_PROPAGATORS` first, then the others.
 pub fn rows() -> Vec<Row> {
+    [default_rows(), propagator_rows()].concat()
+}
+
+/// `row`, for a service with `OTEL_PROPAGATORS=propagators`.
+fn under(propagators: &'static str, row: Row) -> Row {
+    Row { propagators, ..row }
+}
+
+/// The rows that another `OTEL_PROPAGATORS` changes: what is sent, which
+/// format wins a conflict, and `none`.
+fn propagator_rows() -> Vec<Row> {
+    use Sends::*;
+    let b3_in = || {
+        multi(
+            TRACE,
+            &[("X-B3-ParentSpanId", PARENT), ("X-B3-Sampled", "1")],
+        )
+    };
+    let w3c_in = |flags| one("traceparent", format!("00-{TRACE}-{SPAN}-{flags}"));
+    let both_in = || {
+        [
+            multi(TRACE, &[("X-B3-Sampled", "1")]),
+            one("traceparent", format!("00-{OTHER_TRACE}-{SPAN}-00")),
+        ]
+        .concat()
+    };
+    vec![
+        under(
+            "b3",
+            continued("B3, multi", b3_in(), TRACE, Some(PARENT), Sampled),
+        ),
+        under(
+            "b3",
+            new_trace("Zipkin's health check", one("b3", "0".into()), NotSampled),
+        ),
+        under("tracecontext", new_trace("no context", vec![], Sampled)),
+        under("tracecontext", w3c(w3c_in("01"), Sampled)),
+        under("tracecontext", w3c(w3c_in("00"), NotSampled)),
+        under(
+            "tracecontext",
+            continued("B3, multi", b3_in(), TRACE, Some(PARENT), Sampled),
+        ),
+        under(
+            "tracecontext",
+            continued(
+                "B3, multi, debug",
+                multi(TRACE, &[("X-B3-Flags", "1")]),
+                TRACE,
+                None,
+                Debug,
+            ),
+        ),
+        under(
+            "tracecontext",
+            new_trace(
+                "B3, multi, sampling only",
+                one("X-B3-Sampled", "0".into()),
+                NotSampled,
+            ),
+        ),
+        under(
+            "b3multi,tracecontext",
+            continued("B3, multi", b3_in(), TRACE, Some(PARENT), Sampled),
+        ),
+        under(
+            "b3multi,tracecontext",
+            Row {
+                sender: "conflicting: W3C listed last wins",
+                trace: Trace::Continued(OTHER_TRACE),
+                ..w3c(both_in(), NotSampled)
+            },
+        ),
+        under(
+            "tracecontext,b3multi",
+            continued(
+                "conflicting: B3 listed last wins",
+                both_in(),
+                TRACE,
+                None,
+                Sampled,
+            ),
+        ),
+        under(
+            "none",
+            Row {
+                sender: "B3, multi: not read",
+                ..new_trace("", b3_in(), Sampled)
+            },
+        ),
+    ]
+}
+
+/// The rows of the default `OTEL_PROPAGATORS` (`b3multi`).
+fn default_rows() -> Vec<Row> {
     use Sends::*;
     let parent = [("X-B3-ParentSpanId", PARENT)];
     let py = |sampled| {

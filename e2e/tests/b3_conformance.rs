@@ -1,9 +1,15 @@
 //! The "B3 in, B3 out" table, end to end: each row's headers sent to
 //! api_01, the headers seen at every hop between the three services, and the
-//! spans the collector receives, with join on and off. The same table is
-//! the propagation module's unit test, and `docs/b3.md` shows it.
+//! spans the collector receives, with join on and off; the rows of other
+//! `OTEL_PROPAGATORS` on a stack of their own each. The same table is the
+//! propagation module's unit test, and `docs/b3.md` shows it.
 
-use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, Sends, TRACE, TRACE_64, Trace, rows};
+use std::collections::BTreeSet;
+
+use b3_table::{
+    DEFAULT_PROPAGATORS, Format, OTHER_TRACE, PARENT, Row, SPAN, Sends, TRACE, TRACE_64, Trace,
+    rows,
+};
 use e2e::*;
 use serde_json::Value;
 use test_collector::zipkin_rules::{TraceTree, call_counts};
@@ -51,6 +57,9 @@ async fn check_every_row(join: bool) {
         .await;
     let mut sent = Vec::new();
     for (index, row) in rows().into_iter().enumerate() {
+        if row.propagators != DEFAULT_PROPAGATORS {
+            continue;
+        }
         let ids = ids_for(index);
         let own_id = |id: &str| substitute(id, &ids);
         let headers: Vec<(&str, String)> = row
@@ -198,6 +207,201 @@ async fn every_row_end_to_end_without_join() {
     check_every_row(false).await;
 }
 
+/// A call's trace headers, and its trace id (as Zipkin writes it: 16
+/// digits when it fits in 64 bits) in whichever format it came.
+fn trace_headers(call: &axum::http::HeaderMap) -> (BTreeSet<String>, Option<String>) {
+    let names = call
+        .keys()
+        .map(|name| name.as_str())
+        .filter(|name| name.starts_with("x-b3-") || ["b3", "traceparent"].contains(name))
+        .map(str::to_owned)
+        .collect();
+    let b3_single = header(call, "b3")
+        .filter(|value| value.len() > 1)
+        .and_then(|value| value.split('-').next());
+    let w3c = header(call, "traceparent").and_then(|value| value.get(3..35));
+    let trace = header(call, "x-b3-traceid")
+        .or(b3_single)
+        .or(w3c)
+        .map(|id| id.strip_prefix("0000000000000000").unwrap_or(id).to_owned());
+    (names, trace)
+}
+
+/// Whether every format on `call` says the row's decision (W3C has no
+/// debug: it says sampled).
+fn carries_the_decision(row: &Row, call: &axum::http::HeaderMap) -> bool {
+    let (name, value) = row.sends.header();
+    let single = match row.sends {
+        Sends::Sampled => "1",
+        Sends::NotSampled => "0",
+        Sends::Debug => "d",
+    };
+    let flags = if row.sends == Sends::NotSampled {
+        "-00"
+    } else {
+        "-01"
+    };
+    row.formats().into_iter().all(|format| match format {
+        Format::B3Multi => header(call, name) == Some(value),
+        Format::B3Single => header(call, "b3")
+            .is_some_and(|b3| b3 == single || b3.split('-').nth(2) == Some(single)),
+        Format::TraceContext => header(call, "traceparent").is_some_and(|w3c| w3c.ends_with(flags)),
+    })
+}
+
+/// The trace header names a row's calls carry.
+fn expected_names(row: &Row) -> BTreeSet<String> {
+    let untraced = row.trace == Trace::Untraced;
+    let mut names = BTreeSet::new();
+    for format in row.formats() {
+        let found: Vec<&str> = match format {
+            Format::B3Multi if untraced => vec![row.sends.header().0],
+            Format::B3Multi => vec![
+                "x-b3-traceid",
+                "x-b3-spanid",
+                "x-b3-parentspanid",
+                row.sends.header().0,
+            ],
+            Format::B3Single => vec!["b3"],
+            Format::TraceContext => vec!["traceparent"],
+        };
+        names.extend(found.into_iter().map(str::to_owned));
+    }
+    names
+}
+
+/// The rows of every other `OTEL_PROPAGATORS`, through three services that
+/// all run with it: the formats on every hop, one trace id throughout, and
+/// the trace Zipkin draws (or, with `none`, the four traces it breaks into:
+/// no service hears another).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_other_propagators_row_end_to_end() {
+    let rows: Vec<(usize, Row)> = rows()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, row)| row.propagators != DEFAULT_PROPAGATORS)
+        .collect();
+    let lists: BTreeSet<&str> = rows.iter().map(|(_, row)| row.propagators).collect();
+    for list in lists {
+        let mut stack = Stack::builder()
+            .env("OTEL_PROPAGATORS", list)
+            .env("WORK_MS", "0")
+            .record_hops()
+            .start()
+            .await;
+        let mut sent = Vec::new();
+        for (index, row) in rows.iter().filter(|(_, row)| row.propagators == list) {
+            let ids = ids_for(*index);
+            let headers: Vec<(&str, String)> = row
+                .headers
+                .iter()
+                .map(|(name, value)| (*name, substitute(value, &ids)))
+                .collect();
+            let what = format!("{list}: {} {headers:?}", row.sender);
+            for hop in stack.hops() {
+                hop.clear();
+            }
+            let request: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (status, answer) = fetch(&stack.api_01.url, &request).await;
+            assert_eq!(status, 200, "{what}: {answer}");
+            let mut traces = BTreeSet::new();
+            for (caller, callee) in [
+                (Api::Api01, Api::Api02),
+                (Api::Api01, Api::Api03),
+                (Api::Api02, Api::Api03),
+            ] {
+                let calls = stack.hop(caller, callee).calls();
+                assert_eq!(calls.len(), 1, "{what}: {caller:?} → {callee:?}");
+                let (names, trace) = trace_headers(&calls[0]);
+                assert_eq!(names, expected_names(row), "{what}: {:?}", calls[0]);
+                assert!(
+                    carries_the_decision(row, &calls[0]),
+                    "{what}: {:?}",
+                    calls[0]
+                );
+                traces.insert(trace);
+            }
+            // W3C cannot carry a decision without ids, so each call of a
+            // request that has none makes its own: nothing is recorded,
+            // and no trace is broken.
+            if row.trace != Trace::Untraced {
+                assert_eq!(
+                    traces.len(),
+                    1,
+                    "{what}: one trace on every hop: {traces:?}"
+                );
+            }
+            let answered = answer["trace_id"].as_str().map(str::to_owned);
+            if let Some(Some(trace)) = traces.first()
+                && row.trace != Trace::Untraced
+            {
+                assert_eq!(answered.as_ref(), Some(trace), "{what}: {answer}");
+            }
+            if let Trace::Continued(trace) = row.trace {
+                assert_eq!(answered, Some(substitute(trace, &ids)), "{what}: {answer}");
+            }
+            sent.push((row, ids, answered));
+        }
+        let spans = stack.stop().await;
+        let recorded: Vec<_> = sent.iter().filter(|(row, ..)| row.recorded).collect();
+        assert_eq!(
+            spans.len(),
+            recorded.len() * SPANS_PER_REQUEST,
+            "{list}: {spans:#?}"
+        );
+        for (row, ids, answered) in &sent {
+            let what = format!("{list}: {}", row.sender);
+            let answered = answered.as_deref().unwrap_or("");
+            let trace: Vec<Value> = of_trace(&spans, answered).into_iter().cloned().collect();
+            if !row.recorded {
+                assert!(trace.is_empty(), "{what}: nothing recorded: {trace:#?}");
+                continue;
+            }
+            if row.propagates_nothing() {
+                // api_01's SERVER span and its two calls, alone in a trace.
+                assert_eq!(trace.len(), 3, "{what}: {trace:#?}");
+                let traces: BTreeSet<&str> = spans
+                    .iter()
+                    .filter_map(|span| span["traceId"].as_str())
+                    .collect();
+                assert_eq!(
+                    traces.len(),
+                    4,
+                    "{what}: api_02 and api_03 (twice) each alone"
+                );
+                continue;
+            }
+            assert_eq!(trace.len(), SPANS_PER_REQUEST, "{what}: {trace:#?}");
+            let root = spans_of(&trace, "api_01", "SERVER")[0];
+            let expected_parent = row.joined_parent.map(|id| substitute(id, ids));
+            assert_eq!(
+                root["parentId"].as_str(),
+                expected_parent.as_deref(),
+                "{what}: {root}"
+            );
+            // Debug travels in B3 only: over W3C alone, only api_01 has it.
+            let debug_travels = row
+                .formats()
+                .iter()
+                .any(|format| *format != Format::TraceContext);
+            for span in &trace {
+                let debug = row.debug && (debug_travels || service(span) == "api_01");
+                assert_eq!(span["debug"] == true, debug, "{what}: debug: {span}");
+            }
+            let tree = TraceTree::build(&trace).unwrap();
+            assert_eq!(
+                tree.orphans().count(),
+                usize::from(expected_parent.is_some()),
+                "{what}: {tree}"
+            );
+            let links = call_counts(tree.links());
+            assert_eq!(links.len(), 3, "{what}: {links:?}");
+            assert!(links.values().all(|calls| *calls == 1), "{what}: {links:?}");
+        }
+    }
+}
+
 /// The table as `docs/b3.md` shows it, ids written as short names.
 fn markdown_table() -> String {
     let names = [
@@ -224,8 +428,8 @@ fn markdown_table() -> String {
         }
     };
     let mut table = String::from(
-        "| Sender | Headers in | Recorded | Trace | SERVER span, join on | join off | Decision sent on |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| `OTEL_PROPAGATORS` | Sender | Headers in | Recorded | Trace | SERVER span, join on | join off | Sent on |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for row in rows() {
         let headers: Vec<String> = row
@@ -238,16 +442,14 @@ fn markdown_table() -> String {
             (true, false) => "yes",
             (false, _) => "**no**",
         };
-        let (name, value) = row.sends.header();
-        let mut sends = match name {
-            "x-b3-sampled" => format!("`X-B3-Sampled: {value}`"),
-            _ => format!("`X-B3-Flags: {value}`"),
+        let untraced = row.trace == Trace::Untraced;
+        let trace_short = match row.trace {
+            Trace::Continued(trace) => short(trace),
+            _ => "new".to_owned(),
         };
+        let sends = sent_on(&row, untraced, &trace_short);
         let (trace, joined, own) = match row.trace {
-            Trace::Untraced => {
-                sends.push_str(" alone");
-                ("none".to_owned(), "—".to_owned(), "—".to_owned())
-            }
+            Trace::Untraced => ("none".to_owned(), "—".to_owned(), "—".to_owned()),
             trace => (
                 match trace {
                     Trace::Continued(trace) => short(trace),
@@ -258,7 +460,8 @@ fn markdown_table() -> String {
             ),
         };
         table.push_str(&format!(
-            "| {} | {} | {recorded} | {trace} | {joined} | {own} | {sends} |\n",
+            "| `{}` | {} | {} | {recorded} | {trace} | {joined} | {own} | {sends} |\n",
+            row.propagators,
             row.sender,
             if headers.is_empty() {
                 "(none)".to_owned()
@@ -270,6 +473,52 @@ fn markdown_table() -> String {
     table
 }
 
+/// The "Sent on" cell: for `b3multi`, the decision (the ids are always
+/// there, as the page says); for the other formats, the whole header, C
+/// being the CLIENT span and V the SERVER span.
+fn sent_on(row: &Row, untraced: bool, trace: &str) -> String {
+    let formats = row.formats();
+    if formats.is_empty() {
+        return "nothing".into();
+    }
+    let cells: Vec<String> = formats
+        .into_iter()
+        .map(|format| match format {
+            Format::B3Multi => {
+                let (name, value) = row.sends.header();
+                let name = match name {
+                    "x-b3-sampled" => "X-B3-Sampled",
+                    _ => "X-B3-Flags",
+                };
+                let alone = if untraced { " alone" } else { "" };
+                format!("`{name}: {value}`{alone}")
+            }
+            Format::B3Single => {
+                let decision = match row.sends {
+                    Sends::Sampled => "1",
+                    Sends::NotSampled => "0",
+                    Sends::Debug => "d",
+                };
+                match untraced {
+                    true => format!("`b3: {decision}` alone"),
+                    false => format!("`b3: {trace}-C-{decision}-V`"),
+                }
+            }
+            Format::TraceContext => {
+                let flags = match row.sends {
+                    Sends::NotSampled => "00",
+                    _ => "01",
+                };
+                match untraced {
+                    true => format!("`traceparent: 00-new-new-{flags}`"),
+                    false => format!("`traceparent: 00-{trace}-C-{flags}`"),
+                }
+            }
+        })
+        .collect();
+    cells.join(" ")
+}
+
 #[test]
 fn the_docs_show_the_table_as_it_is() {
     let page = include_str!("../../docs/b3.md");
@@ -278,4 +527,43 @@ fn the_docs_show_the_table_as_it_is() {
         page.contains(&table),
         "docs/b3.md's \"B3 in, B3 out\" table differs from the one tested; it should read:\n\n{table}"
     );
+}
+
+/// A list the services cannot honour stops them at start-up, with a message
+/// that names the variable, as every other setting does.
+#[test]
+fn an_unknown_propagator_stops_the_service_with_the_variable_named() {
+    for (list, reason) in [
+        (
+            "tracecontext,baggage",
+            "baggage is an OpenTelemetry propagator",
+        ),
+        ("b3,none", "none cannot be listed with other propagators"),
+        ("w3c", "unknown propagator \"w3c\""),
+    ] {
+        let mut api_02 = std::process::Command::new(binaries().join("api_02"))
+            .env("OTEL_PROPAGATORS", list)
+            .env("PORT", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("api_02 runs");
+        // A service that took the list would serve on: stop waiting then.
+        let deadline = std::time::Instant::now() + EXIT_LIMIT;
+        while api_02.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = api_02.kill();
+        let output = api_02.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.code().is_some_and(|code| code != 0),
+            "{list}: {output:?}"
+        );
+        let named = format!("OTEL_PROPAGATORS={list:?} is invalid");
+        assert!(
+            stderr.contains(&named) && stderr.contains(reason),
+            "{list}: {stderr}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The client side: a call to another service runs in a CLIENT span, and the
-//! trace context travels with it in B3 headers.
+//! trace context travels with it in the headers `OTEL_PROPAGATORS` lists
+//! (B3 by default).
 //!
 //! Written here rather than with `reqwest-middleware` + `reqwest-tracing`:
 //! `reqwest-tracing` supports OpenTelemetry only up to 0.32, and its span
@@ -18,15 +19,17 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
+    config::Propagators,
     error_text::describe,
-    propagation::{B3, Ids, Sampling},
+    propagation::{self, B3, Ids, Sampling},
     request::{self, RequestTrace},
     sampling::Decision,
     zipkin::PEER_SERVICE,
 };
 
 /// Sends `request` to the service named `peer_service`, in a CLIENT span
-/// (a child of the current span) whose context goes with it in B3 headers.
+/// (a child of the current span) whose context goes with it in the headers
+/// of the service's `OTEL_PROPAGATORS` (B3's `X-B3-*` by default).
 ///
 /// The span records the status code; a call that gets no answer, or a
 /// status of 400 or more, marks it failed, with `error.type` `timeout`,
@@ -37,7 +40,13 @@ pub async fn send(request: RequestBuilder, peer_service: &str) -> reqwest::Resul
     let (client, request) = request.build_split();
     let mut request = request?;
     let (method, url) = (request.method().clone(), request.url().clone());
-    let span = start_call(&method, &url, peer_service, request.headers_mut());
+    let span = start_call(
+        &method,
+        &url,
+        peer_service,
+        propagation::installed(),
+        request.headers_mut(),
+    );
     let mut unanswered = Unanswered(Some(&span));
     // Not entered while the call runs: reqwest's own events are debug ones,
     // and entering the span on every poll of the call cost about 1k
@@ -91,15 +100,17 @@ fn fail(span: &tracing::Span, error_type: &str, message: &str) {
 }
 
 /// Starts the CLIENT span of a call, a child of the current span, and
-/// writes the headers that carry its context to the callee into `headers`.
+/// writes the headers that carry its context to the callee, in the formats
+/// `propagators` lists, into `headers`.
 pub(crate) fn start_call(
     method: &Method,
     url: &Url,
     peer_service: &str,
+    propagators: Propagators,
     headers: &mut HeaderMap,
 ) -> tracing::Span {
     let span = call_span(method, url, peer_service);
-    call_context(&span).write(headers);
+    propagation::write(&call_context(&span), propagators, headers);
     span
 }
 
@@ -121,7 +132,8 @@ pub(crate) fn call_span(method: &Method, url: &Url, peer_service: &str) -> traci
     )
 }
 
-/// The B3 context a call made in the CLIENT span `span` carries.
+/// The context a call made in the CLIENT span `span` carries (as B3 knows
+/// it: the richest of the formats).
 fn call_context(span: &tracing::Span) -> B3 {
     if let Some(RequestTrace::Unrecorded(ids)) = request::current() {
         // Not recorded: its ids with a new span id, or only the decision

@@ -2,8 +2,9 @@
 //! with defaults that work on localhost.
 //!
 //! `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_ZIPKIN_ENDPOINT`,
-//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED` and
-//! `OTEL_BSP_*` (for our own span batch), so what a reader learns
+//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_PROPAGATORS`,
+//! `OTEL_SDK_DISABLED` and `OTEL_BSP_*` (for our own span batch), so what a
+//! reader learns
 //! here carries over to any OpenTelemetry SDK; plus `B3_JOIN`, for which
 //! OpenTelemetry has no name. A value that is set but invalid is an error
 //! that names the variable: a typo silently ignored teaches the wrong thing.
@@ -73,6 +74,8 @@ pub struct TelemetryConfig {
     pub zipkin_endpoint: String,
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
     pub sampler: SamplerConfig,
+    /// `OTEL_PROPAGATORS`: the headers a call carries its trace in.
+    pub propagators: Propagators,
     /// `B3_JOIN`: whether a B3 caller's span id becomes this service's
     /// SERVER span id (B3's shared span, as Brave and py_zipkin do), so that
     /// callers which never report that id still get a whole trace. On by
@@ -111,6 +114,121 @@ impl Default for SamplerConfig {
         Self {
             parent_based: true,
             root: RootSampler::AlwaysOn,
+        }
+    }
+}
+
+/// `OTEL_PROPAGATORS`, the values that fit a B3 world: `b3multi` (the
+/// `X-B3-*` headers), `b3` (the single `b3` header), `tracecontext` (W3C
+/// `traceparent`), a comma-separated list of them, or `none`.
+///
+/// A call sends every format listed. A request is read in either B3 or
+/// W3C whatever the list says (so a neighbour on another format still
+/// joins the trace): when it carries both, the format listed last wins, as
+/// in OpenTelemetry's composite propagator; `none` reads and sends nothing.
+///
+/// The default is `b3multi`, not the specification's `tracecontext,baggage`:
+/// py_zipkin, which the original demo runs, reads only the `X-B3-*`
+/// headers. `baggage`, `jaeger`, `xray` and `ottrace` are refused by name:
+/// this crate does not carry them, and a setting silently ignored would
+/// teach the wrong thing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Propagators {
+    b3_multi: bool,
+    b3_single: bool,
+    trace_context: bool,
+    /// Whether W3C is read before B3 (`tracecontext` listed after the B3
+    /// formats, or alone).
+    w3c_first: bool,
+}
+
+impl Propagators {
+    /// `none`: no trace context read or sent.
+    pub const NONE: Self = Self {
+        b3_multi: false,
+        b3_single: false,
+        trace_context: false,
+        w3c_first: false,
+    };
+
+    /// Whether calls carry the `X-B3-*` headers (`b3multi`).
+    pub fn sends_b3_multi(&self) -> bool {
+        self.b3_multi
+    }
+
+    /// Whether calls carry the single `b3` header (`b3`).
+    pub fn sends_b3_single(&self) -> bool {
+        self.b3_single
+    }
+
+    /// Whether calls carry W3C `traceparent` (`tracecontext`).
+    pub fn sends_trace_context(&self) -> bool {
+        self.trace_context
+    }
+
+    /// Whether requests' headers are read at all (not `none`).
+    pub fn reads(&self) -> bool {
+        *self != Self::NONE
+    }
+
+    /// Whether a request's W3C context wins over its B3 one.
+    pub fn reads_w3c_first(&self) -> bool {
+        self.w3c_first
+    }
+}
+
+impl Default for Propagators {
+    /// `b3multi`.
+    fn default() -> Self {
+        Self {
+            b3_multi: true,
+            ..Self::NONE
+        }
+    }
+}
+
+impl FromStr for Propagators {
+    type Err = String;
+
+    fn from_str(list: &str) -> Result<Self, String> {
+        let mut propagators = Self::NONE;
+        let mut none = false;
+        let mut listed = 0;
+        for name in list.split(',').map(str::trim) {
+            listed += 1;
+            // The specification: a name listed twice counts once, where
+            // it first appears.
+            let first_time = |seen: &mut bool| !std::mem::replace(seen, true);
+            match name {
+                "b3multi" if first_time(&mut propagators.b3_multi) => {
+                    propagators.w3c_first = false;
+                }
+                "b3" if first_time(&mut propagators.b3_single) => {
+                    propagators.w3c_first = false;
+                }
+                "tracecontext" if first_time(&mut propagators.trace_context) => {
+                    propagators.w3c_first = true;
+                }
+                "b3multi" | "b3" | "tracecontext" => {}
+                "none" => none = true,
+                "baggage" | "jaeger" | "xray" | "ottrace" => {
+                    return Err(format!(
+                        "{name} is an OpenTelemetry propagator this crate does not carry; \
+                         expected b3multi, b3, tracecontext (or a list of them), or none"
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown propagator {name:?}; expected b3multi, b3, tracecontext \
+                         (or a comma-separated list of them), or none"
+                    ));
+                }
+            }
+        }
+        match (none, listed) {
+            (true, 1) => Ok(Self::NONE),
+            (true, _) => Err("none cannot be listed with other propagators".into()),
+            (false, _) => Ok(propagators),
         }
     }
 }
@@ -196,6 +314,7 @@ impl TelemetryConfig {
                 env.text("OTEL_TRACES_SAMPLER"),
                 env.text("OTEL_TRACES_SAMPLER_ARG"),
             )?,
+            propagators: env.parse("OTEL_PROPAGATORS", Propagators::default())?,
             b3_join: env.parse("B3_JOIN", true)?,
             // The specification: only `true` (in any case) disables.
             disabled: env
@@ -283,6 +402,8 @@ mod tests {
         assert_eq!(config.service_name, "api_02");
         assert_eq!(config.zipkin_endpoint, DEFAULT_ZIPKIN_ENDPOINT);
         assert_eq!(config.sampler, SamplerConfig::default());
+        assert_eq!(config.propagators, Propagators::default());
+        assert!(config.propagators.sends_b3_multi() && !config.propagators.reads_w3c_first());
         assert!(config.b3_join);
         assert!(!config.disabled);
         assert_eq!(config.batch, BatchConfig::default());
@@ -342,6 +463,66 @@ mod tests {
         assert!(sampler("sometimes", None).is_err());
         assert!(sampler("traceidratio", Some("half")).is_err());
         assert!(sampler("traceidratio", Some("1.5")).is_err());
+    }
+
+    #[test]
+    fn propagator_lists_follow_the_specification() {
+        let propagators =
+            |list| config(&[("OTEL_PROPAGATORS", list)]).map(|config| config.propagators);
+        // What each list sends (multi, single, W3C), and whether W3C wins.
+        let expect = |list, sends: (bool, bool, bool), w3c_first| {
+            let read = propagators(list).unwrap();
+            assert_eq!(
+                (
+                    (
+                        read.sends_b3_multi(),
+                        read.sends_b3_single(),
+                        read.sends_trace_context()
+                    ),
+                    read.reads_w3c_first()
+                ),
+                (sends, w3c_first),
+                "{list}"
+            );
+        };
+        expect("b3multi", (true, false, false), false);
+        expect("b3", (false, true, false), false);
+        expect("tracecontext", (false, false, true), true);
+        expect("b3multi,tracecontext", (true, false, true), true);
+        expect(" tracecontext , b3multi ", (true, false, true), false);
+        expect("b3,b3multi", (true, true, false), false);
+        // Listed twice: where it first appears counts.
+        expect(
+            "tracecontext,b3multi,tracecontext",
+            (true, false, true),
+            false,
+        );
+        assert_eq!(propagators("none").unwrap(), Propagators::NONE);
+        assert!(!Propagators::NONE.reads());
+        assert_eq!(propagators("").unwrap(), Propagators::default());
+
+        for refused in [
+            "tracecontext,baggage",
+            "jaeger",
+            "b3,none",
+            "B3",
+            "b3single",
+            "b3,",
+        ] {
+            let error = config(&[("OTEL_PROPAGATORS", refused)]).unwrap_err();
+            assert_eq!(error.name, "OTEL_PROPAGATORS", "{refused}");
+            assert!(
+                error.to_string().contains("expected") || refused.contains("none"),
+                "{error}"
+            );
+        }
+        let baggage = propagators("tracecontext,baggage").unwrap_err();
+        assert!(
+            baggage
+                .reason
+                .contains("baggage is an OpenTelemetry propagator"),
+            "{baggage}"
+        );
     }
 
     #[test]

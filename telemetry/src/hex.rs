@@ -88,6 +88,16 @@ impl HexId {
         }
     }
 
+    /// Always 32 digits, as W3C `traceparent` requires.
+    #[inline(always)]
+    pub(crate) fn trace_32(trace_id: TraceId) -> Self {
+        let id = u128::from_be_bytes(trace_id.to_bytes());
+        let mut digits = [0u8; 32];
+        digits[..16].copy_from_slice(&digits_of((id >> 64) as u64));
+        digits[16..].copy_from_slice(&digits_of(id as u64));
+        Self { digits, len: 32 }
+    }
+
     /// Always 16 digits.
     #[inline(always)]
     pub(crate) fn span(span_id: SpanId) -> Self {

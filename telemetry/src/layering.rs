@@ -24,9 +24,10 @@ const BOTTOM_UP: [&str; 12] = [
 
 /// Items the crate root re-exports, by the module that defines them: an
 /// import through the root is an import of that module.
-const REEXPORTED: [(&str, &str); 11] = [
+const REEXPORTED: [(&str, &str); 12] = [
     ("BatchConfig", "config"),
     ("ConfigError", "config"),
+    ("Propagators", "config"),
     ("RootSampler", "config"),
     ("SamplerConfig", "config"),
     ("TelemetryConfig", "config"),

@@ -1,6 +1,6 @@
 //! Distributed tracing for an axum + reqwest service, exported to Zipkin:
 //! one request becomes one trace across every service it reaches, with B3
-//! headers between them.
+//! headers between them (or W3C `traceparent`, by `OTEL_PROPAGATORS`).
 //!
 //! A service adds four things (`examples/quickstart.rs` is the whole
 //! program, and the README shows it):
@@ -46,8 +46,8 @@
 //!   [`layer`](Telemetry::layer) (or [`instrument`](Telemetry::instrument))
 //!   for the routes to trace, [`shutdown`](Telemetry::shutdown) at the end.
 //! - [`TelemetryConfig`], from OpenTelemetry's standard variables
-//!   ([`from_env`](TelemetryConfig::from_env)), with [`SamplerConfig`] and
-//!   [`BatchConfig`] as its parts.
+//!   ([`from_env`](TelemetryConfig::from_env)), with [`SamplerConfig`],
+//!   [`Propagators`] and [`BatchConfig`] as its parts.
 //! - [`TelemetryLayer`]: the SERVER span of every request, as a tower layer.
 //! - [`client::send`]: a call to another service in a CLIENT span.
 //! - [`current_trace`]: the trace a request is in, for answers and links.
@@ -66,8 +66,8 @@
 //! - `config`: the settings, plain data.
 //! - `hex`, `error_text`, `debug_trace`: ids as text, errors as text, and
 //!   the mark of a B3 debug trace.
-//! - `propagation`: B3 (and W3C) headers in, B3 out; where a SERVER span
-//!   goes in its caller's trace (join).
+//! - `propagation`: B3 and W3C headers in and out (`OTEL_PROPAGATORS`);
+//!   where a SERVER span goes in its caller's trace (join).
 //! - `zipkin`: the span batch, the upload, and Zipkin's JSON.
 //! - `sampling`: the one decision of each request.
 //! - `request`: the request's trace, kept for the code inside it.
@@ -96,7 +96,9 @@ mod setup;
 #[cfg(feature = "bench")]
 pub mod bench;
 
-pub use config::{BatchConfig, ConfigError, RootSampler, SamplerConfig, TelemetryConfig};
+pub use config::{
+    BatchConfig, ConfigError, Propagators, RootSampler, SamplerConfig, TelemetryConfig,
+};
 pub use request::{CurrentTrace, current_trace};
 pub use server::{TelemetryLayer, TelemetryService};
 pub use setup::{Telemetry, TelemetryError};

@@ -40,6 +40,7 @@ use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
+    config::Propagators,
     propagation::{Caller, join},
     request::{self, RequestTrace},
     sampling::{Decided, Decision, Sampler},
@@ -63,6 +64,8 @@ pub(crate) struct Tracing {
     /// lines, and no trace headers are read.
     pub(crate) sampler: Option<Sampler>,
     pub(crate) b3_join: bool,
+    /// `OTEL_PROPAGATORS`: the formats requests are read in.
+    pub(crate) propagators: Propagators,
 }
 
 impl TelemetryLayer {
@@ -127,7 +130,7 @@ where
         let span = request_span(&request);
         return serve_in(span, request, inner).await;
     };
-    let caller = Caller::read(request.headers());
+    let caller = Caller::read(request.headers(), tracing.propagators);
     let place = caller.place(tracing.b3_join);
     // A trace this service starts gets its ids now: the sampler decides on
     // the trace id, and the span must take the same.

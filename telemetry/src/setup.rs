@@ -26,7 +26,7 @@ use tracing_subscriber::{
 use crate::{
     TelemetryConfig,
     log_lines::log_lines,
-    propagation::join::JoiningIdGenerator,
+    propagation::{self, join::JoiningIdGenerator},
     request,
     sampling::Sampler,
     server::{TelemetryLayer, Tracing},
@@ -73,6 +73,7 @@ impl Telemetry {
                 layer: TelemetryLayer::new(Tracing {
                     sampler: None,
                     b3_join: config.b3_join,
+                    propagators: config.propagators,
                 }),
                 upload_timeout: config.batch.upload_timeout,
             });
@@ -87,6 +88,7 @@ impl Telemetry {
                 endpoint: config.zipkin_endpoint.clone(),
                 reason: error.to_string(),
             })?;
+        propagation::install(config.propagators);
         let processor = ZipkinProcessor::start(endpoint, &config.service_name, config.batch)?;
         let provider = tracer_provider(config, sampler.clone(), processor);
         tracing_subscriber::registry()
@@ -98,6 +100,7 @@ impl Telemetry {
             layer: TelemetryLayer::new(Tracing {
                 sampler: Some(sampler),
                 b3_join: config.b3_join,
+                propagators: config.propagators,
             }),
             upload_timeout: config.batch.upload_timeout,
         })

@@ -14,6 +14,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::{
     TelemetryConfig,
+    config::Propagators,
     sampling::Sampler,
     server::{TelemetryLayer, Tracing},
     setup::{spans_layer, tracer_provider},
@@ -49,10 +50,16 @@ pub(crate) fn subscriber(kept: &Kept) -> impl Subscriber + Send + Sync {
 
 /// The SERVER-span layer with the default sampler, join on or off.
 pub(crate) fn layer(b3_join: bool) -> TelemetryLayer {
+    layer_reading(b3_join, Propagators::default())
+}
+
+/// The SERVER-span layer with the default sampler, reading `propagators`.
+pub(crate) fn layer_reading(b3_join: bool, propagators: Propagators) -> TelemetryLayer {
     let config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
     TelemetryLayer::new(Tracing {
         sampler: Some(Sampler::new(&config.sampler)),
         b3_join,
+        propagators,
     })
 }
 

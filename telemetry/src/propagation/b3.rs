@@ -27,6 +27,7 @@ pub(crate) const SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
 pub(crate) const PARENT_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
 pub(crate) const SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
 pub(crate) const FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
+pub(crate) const SINGLE: HeaderName = HeaderName::from_static("b3");
 
 /// A caller's sampling decision, the four states B3 knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,10 +74,11 @@ impl B3 {
             .or_else(|| read_multi(&found))
     }
 
-    /// Writes the multi-header form, which every B3 reader understands
-    /// (py_zipkin's servers read only that one): the ids, then the decision.
-    /// Debug is sent as `X-B3-Flags: 1` alone, since it implies accept.
-    pub(crate) fn write(&self, headers: &mut HeaderMap) {
+    /// Writes the multi-header form (`b3multi`), which every B3 reader
+    /// understands (py_zipkin's servers read only that one): the ids, then
+    /// the decision. Debug is sent as `X-B3-Flags: 1` alone, since it
+    /// implies accept.
+    pub(crate) fn write_multi(&self, headers: &mut HeaderMap) {
         if let Some(ids) = &self.ids {
             let (trace_id, span_id, parent_span_id) = id_values(ids);
             headers.insert(TRACE_ID, trace_id);
@@ -97,6 +99,48 @@ impl B3 {
                 headers.insert(FLAGS, HeaderValue::from_static("1"));
             }
         }
+    }
+}
+
+impl B3 {
+    /// Writes the single-header form (`b3`):
+    /// `b3: {TraceId}-{SpanId}-{SamplingState}-{ParentSpanId}`, or the
+    /// decision alone when there are no ids. Without a decision, the
+    /// parent goes too: the specification puts it after the decision.
+    pub(crate) fn write_single(&self, headers: &mut HeaderMap) {
+        let decision = match self.sampling {
+            Sampling::Defer => None,
+            Sampling::Deny => Some(b'0'),
+            Sampling::Accept => Some(b'1'),
+            Sampling::Debug => Some(b'd'),
+        };
+        let Some(ids) = &self.ids else {
+            if let Some(decision) = decision {
+                let value = HeaderValue::from_bytes(&[decision]).expect("one ASCII digit");
+                headers.insert(SINGLE, value);
+            }
+            return;
+        };
+        // 32 + 1 + 16 + 2 + 17 bytes at most: on the stack, then one
+        // allocation for the value.
+        let mut value = [0u8; 68];
+        let mut len = 0;
+        let mut push = |bytes: &[u8]| {
+            value[len..len + bytes.len()].copy_from_slice(bytes);
+            len += bytes.len();
+        };
+        push(HexId::trace(ids.trace_id).as_bytes());
+        push(b"-");
+        push(HexId::span(ids.span_id).as_bytes());
+        if let Some(decision) = decision {
+            push(&[b'-', decision]);
+            if let Some(parent) = ids.parent_span_id {
+                push(b"-");
+                push(HexId::span(parent).as_bytes());
+            }
+        }
+        let value = HeaderValue::from_bytes(&value[..len]).expect("hex digits and dashes");
+        headers.insert(SINGLE, value);
     }
 }
 
@@ -481,9 +525,17 @@ mod tests {
                 ids: ids(TRACE, Some(PARENT)),
                 sampling: Sampling::Debug,
             },
+            B3 {
+                ids: None,
+                sampling: Sampling::Deny,
+            },
         ] {
             let mut headers = HeaderMap::new();
-            b3.write(&mut headers);
+            b3.write_multi(&mut headers);
+            assert_eq!(B3::read(&headers), Some(b3), "{headers:?}");
+            let mut headers = HeaderMap::new();
+            b3.write_single(&mut headers);
+            assert_eq!(headers.len(), 1, "{headers:?}");
             assert_eq!(B3::read(&headers), Some(b3), "{headers:?}");
         }
         let mut headers = HeaderMap::new();
@@ -491,12 +543,50 @@ mod tests {
             ids: ids(TRACE_64, None),
             sampling: Sampling::Debug,
         }
-        .write(&mut headers);
+        .write_multi(&mut headers);
         assert_eq!(headers[TRACE_ID], TRACE_64, "a 64-bit id stays 16 digits");
         assert_eq!(headers[FLAGS], "1");
         assert!(
             !headers.contains_key(SAMPLED),
             "debug implies accept: no X-B3-Sampled"
         );
+    }
+
+    #[test]
+    fn the_single_header_is_written_as_the_specification_shows_it() {
+        let single = |b3: B3| {
+            let mut headers = HeaderMap::new();
+            b3.write_single(&mut headers);
+            headers
+                .get(SINGLE)
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
+        let sampling = |sampling| B3 {
+            ids: ids(TRACE, Some(PARENT)),
+            sampling,
+        };
+        assert_eq!(
+            single(sampling(Sampling::Accept)).unwrap(),
+            format!("{TRACE}-{SPAN}-1-{PARENT}")
+        );
+        assert_eq!(
+            single(sampling(Sampling::Debug)).unwrap(),
+            format!("{TRACE}-{SPAN}-d-{PARENT}")
+        );
+        // No decision: no parent either (it comes after the decision).
+        assert_eq!(
+            single(sampling(Sampling::Defer)).unwrap(),
+            format!("{TRACE}-{SPAN}")
+        );
+        let alone = B3 {
+            ids: None,
+            sampling: Sampling::Deny,
+        };
+        assert_eq!(single(alone).unwrap(), "0");
+        let nothing = B3 {
+            ids: None,
+            sampling: Sampling::Defer,
+        };
+        assert_eq!(single(nothing), None);
     }
 }

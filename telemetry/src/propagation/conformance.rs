@@ -1,7 +1,7 @@
 //! The "B3 in, B3 out" table (the `b3_table` crate), row by row, through
-//! what a service really runs: the SERVER span of a request with the row's headers,
-//! the sampler, the id generator, and the CLIENT span of a call made inside
-//! it, with join on and off.
+//! what a service really runs: the SERVER span of a request with the row's
+//! headers, the sampler, the id generator, and the CLIENT span of a call
+//! made inside it, with join on and off, and the row's `OTEL_PROPAGATORS`.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,18 +17,20 @@ use opentelemetry_sdk::trace::SpanData;
 use reqwest::Url;
 use tower::ServiceExt;
 
-use b3_table::{OTHER_TRACE, PARENT, Row, SPAN, TRACE, TRACE_64, Trace};
+use b3_table::{Format, OTHER_TRACE, PARENT, Row, SPAN, Sends, TRACE, TRACE_64, Trace};
 
 use crate::{
     client::start_call,
+    config::Propagators,
     debug_trace::is_debug,
     testing::{self, Kept},
 };
 
 /// Serves one request with `row`'s headers through the SERVER-span
-/// middleware, calling out once inside it: the spans exported, and the
-/// headers of the call.
+/// middleware, reading and calling out as the row's `OTEL_PROPAGATORS`
+/// say: the spans exported, and the headers of the call.
 fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
+    let propagators: Propagators = row.propagators.parse().unwrap();
     let kept = Kept::default();
     let subscriber = testing::subscriber(&kept);
     let sent = Arc::new(Mutex::new(HeaderMap::new()));
@@ -38,11 +40,11 @@ fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
         get(move || async move {
             let callee = Url::parse("http://api_02:5002/").unwrap();
             let mut headers = HeaderMap::new();
-            start_call(&Method::GET, &callee, "api_02", &mut headers);
+            start_call(&Method::GET, &callee, "api_02", propagators, &mut headers);
             *call.lock().unwrap() = headers;
         }),
     );
-    let app = routes.layer(testing::layer(join));
+    let app = routes.layer(testing::layer_reading(join, propagators));
     let mut request = Request::get("/").body(Body::empty()).unwrap();
     for (name, value) in &row.headers {
         request.headers_mut().append(
@@ -69,49 +71,181 @@ fn span_id(text: &str) -> SpanId {
     SpanId::from_hex(text).unwrap()
 }
 
+/// The context a call carried in one format: the trace, the CLIENT span
+/// (the callee's parent), the SERVER span when the format sends it, and
+/// the decision.
+#[derive(Debug)]
+struct Sent {
+    trace: Option<TraceId>,
+    client: Option<SpanId>,
+    server: Option<SpanId>,
+    sends: Sends,
+}
+
+/// The header names `format` puts on a call, and what they say.
+fn decode(format: Format, headers: &HeaderMap) -> (Vec<&'static str>, Sent) {
+    let trace = |text: &str| TraceId::from_hex(text).unwrap();
+    match format {
+        Format::B3Multi => {
+            let sends = match (
+                header(headers, "x-b3-sampled"),
+                header(headers, "x-b3-flags"),
+            ) {
+                (Some("1"), None) => Sends::Sampled,
+                (Some("0"), None) => Sends::NotSampled,
+                (None, Some("1")) => Sends::Debug,
+                other => panic!("no single decision: {other:?} in {headers:?}"),
+            };
+            let (name, _) = sends.header();
+            let sent = Sent {
+                trace: header(headers, "x-b3-traceid").map(trace),
+                client: header(headers, "x-b3-spanid").map(span_id),
+                server: header(headers, "x-b3-parentspanid").map(span_id),
+                sends,
+            };
+            let names = match sent.trace {
+                Some(_) => vec!["x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", name],
+                None => vec![name],
+            };
+            (names, sent)
+        }
+        Format::B3Single => {
+            let value = header(headers, "b3").unwrap_or_else(|| panic!("no b3: {headers:?}"));
+            let parts: Vec<&str> = value.split('-').collect();
+            let sends = |decision| match decision {
+                "1" => Sends::Sampled,
+                "0" => Sends::NotSampled,
+                "d" => Sends::Debug,
+                _ => panic!("decision {value}"),
+            };
+            let sent = match parts[..] {
+                [decision] => Sent {
+                    trace: None,
+                    client: None,
+                    server: None,
+                    sends: sends(decision),
+                },
+                [trace_id, client, decision, server] => Sent {
+                    trace: Some(trace(trace_id)),
+                    client: Some(span_id(client)),
+                    server: Some(span_id(server)),
+                    sends: sends(decision),
+                },
+                _ => panic!("b3: {value}"),
+            };
+            (vec!["b3"], sent)
+        }
+        Format::TraceContext => {
+            let value = header(headers, "traceparent")
+                .unwrap_or_else(|| panic!("no traceparent: {headers:?}"));
+            let [version, trace_id, client, flags] = value.split('-').collect::<Vec<_>>()[..]
+            else {
+                panic!("traceparent: {value}");
+            };
+            assert_eq!((version, trace_id.len()), ("00", 32), "{value}");
+            let sends = match flags {
+                "01" => Sends::Sampled,
+                "00" => Sends::NotSampled,
+                _ => panic!("flags {value}"),
+            };
+            let sent = Sent {
+                trace: Some(trace(trace_id)),
+                client: Some(span_id(client)),
+                server: None,
+                sends,
+            };
+            (vec!["traceparent"], sent)
+        }
+    }
+}
+
 /// Checks one row, with join on or off.
 fn check(row: &Row, join: bool) {
-    let what = format!("{} {:?} (join {join})", row.sender, row.headers);
+    let what = format!(
+        "{} {} {:?} (join {join})",
+        row.propagators, row.sender, row.headers
+    );
     let (spans, sent) = serve(row, join);
-    // The decision, and only it.
-    let (name, value) = row.sends.header();
-    assert_eq!(header(&sent, name), Some(value), "{what}: {sent:?}");
-    let other = if name == "x-b3-flags" {
-        "x-b3-sampled"
-    } else {
-        "x-b3-flags"
-    };
-    assert_eq!(header(&sent, other), None, "{what}: {sent:?}");
+
+    // Every listed format, and nothing else; each with the row's decision
+    // (W3C has no debug: it says sampled).
+    let mut names = Vec::new();
+    let mut contexts = Vec::new();
+    for format in row.formats() {
+        let (format_names, context) = decode(format, &sent);
+        let decision = match (format, row.sends) {
+            (Format::TraceContext, Sends::Debug) => Sends::Sampled,
+            (_, sends) => sends,
+        };
+        assert_eq!(context.sends, decision, "{what}: {format:?} {sent:?}");
+        names.extend(format_names);
+        contexts.push((format, context));
+    }
+    let mut sent_names: Vec<&str> = sent.keys().map(|name| name.as_str()).collect();
+    names.sort_unstable();
+    sent_names.sort_unstable();
+    assert_eq!(sent_names, names, "{what}: {sent:?}");
+
+    let known = [TRACE, TRACE_64, OTHER_TRACE].map(|id| TraceId::from_hex(id).unwrap());
     if row.trace == Trace::Untraced {
-        assert_eq!(sent.len(), 1, "{what}: the decision alone: {sent:?}");
+        for (format, context) in &contexts {
+            match format {
+                // W3C has no decision without ids: fresh ones carry it.
+                Format::TraceContext => {
+                    assert!(!known.contains(&context.trace.unwrap()), "{what}")
+                }
+                _ => assert!(context.trace.is_none(), "{what}: the decision alone"),
+            }
+        }
         assert!(spans.is_empty(), "{what}: nothing recorded: {spans:#?}");
         return;
     }
-    let sent_trace = header(&sent, "x-b3-traceid").unwrap_or_else(|| panic!("{what}: {sent:?}"));
-    let server_id = header(&sent, "x-b3-parentspanid").expect("the SERVER span is sent as parent");
-    let client_id = header(&sent, "x-b3-spanid").expect("the CLIENT span is sent");
+    // All formats say the same; without any, the spans tell.
+    let server_span = spans.iter().find(|span| span.span_kind == SpanKind::Server);
+    let first = contexts.first().map(|(_, context)| context);
+    let trace_id = first
+        .and_then(|context| context.trace)
+        .or(server_span.map(|span| span.span_context.trace_id()))
+        .unwrap_or_else(|| panic!("{what}: no trace sent, none recorded"));
+    let client_id = first.and_then(|context| context.client);
+    let server_id = contexts
+        .iter()
+        .find_map(|(_, context)| context.server)
+        .or(server_span.map(|span| span.span_context.span_id()));
+    for (format, context) in &contexts {
+        assert_eq!(context.trace, Some(trace_id), "{what}: {format:?}");
+        assert_eq!(context.client, client_id, "{what}: {format:?}");
+        if context.server.is_some() {
+            assert_eq!(context.server, server_id, "{what}: {format:?}");
+        }
+    }
 
     // Trace: the caller's, or a new 128-bit one.
     match row.trace {
-        Trace::Continued(trace) => assert_eq!(sent_trace, trace, "{what}"),
+        Trace::Continued(trace) => {
+            assert_eq!(trace_id, TraceId::from_hex(trace).unwrap(), "{what}")
+        }
         _ => assert!(
-            sent_trace.len() == 32 && ![TRACE, TRACE_64, OTHER_TRACE].contains(&sent_trace),
-            "{what}: a new trace, got {sent_trace}"
+            u128::from_be_bytes(trace_id.to_bytes()) >> 64 != 0 && !known.contains(&trace_id),
+            "{what}: a new trace, got {trace_id}"
         ),
     }
     // The SERVER span's own id: the caller's span id when joined.
     let joined_id = if join { row.joined_id } else { None };
-    match joined_id {
-        Some(id) => assert_eq!(server_id, id, "{what}: joined"),
-        None => assert!(
-            ![SPAN, PARENT].contains(&server_id),
-            "{what}: an id of its own"
-        ),
+    if let Some(server_id) = server_id {
+        match joined_id {
+            Some(id) => assert_eq!(server_id, span_id(id), "{what}: joined"),
+            None => assert!(
+                ![SPAN, PARENT].map(span_id).contains(&server_id),
+                "{what}: an id of its own"
+            ),
+        }
+        assert_ne!(
+            client_id,
+            Some(server_id),
+            "{what}: the CLIENT span has an id of its own"
+        );
     }
-    assert_ne!(
-        client_id, server_id,
-        "{what}: the CLIENT span has an id of its own"
-    );
 
     // Recorded or not; and when recorded, the spans Zipkin gets.
     if !row.recorded {
@@ -125,9 +259,8 @@ fn check(row: &Row, join: bool) {
         (server.span_kind.clone(), client.span_kind.clone()),
         (SpanKind::Server, SpanKind::Client)
     );
-    let trace_id = TraceId::from_hex(sent_trace).unwrap();
     assert_eq!(server.span_context.trace_id(), trace_id, "{what}");
-    assert_eq!(server.span_context.span_id(), span_id(server_id), "{what}");
+    assert_eq!(Some(server.span_context.span_id()), server_id, "{what}");
     let parent = if join {
         row.joined_parent
     } else {
@@ -138,7 +271,9 @@ fn check(row: &Row, join: bool) {
         parent.map_or(SpanId::INVALID, span_id),
         "{what}: parent"
     );
-    assert_eq!(client.span_context.span_id(), span_id(client_id), "{what}");
+    if let Some(client_id) = client_id {
+        assert_eq!(client.span_context.span_id(), client_id, "{what}");
+    }
     assert_eq!(
         client.parent_span_id,
         server.span_context.span_id(),
@@ -152,7 +287,7 @@ fn check(row: &Row, join: bool) {
 #[test]
 fn every_row_of_the_table_with_join_on_and_off() {
     let rows = b3_table::rows();
-    assert!(rows.len() >= 30, "{} rows", rows.len());
+    assert!(rows.len() >= 40, "{} rows", rows.len());
     for row in &rows {
         check(row, true);
         check(row, false);
