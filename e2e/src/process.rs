@@ -1,4 +1,5 @@
-//! One service process: our binary, the Python original, or a program of
+//! One service process: our binary, a Python peer (the py_zipkin originals
+//! or OpenTelemetry-Python), or a program of
 //! the system (chromedriver, the Lens server); its port read from the
 //! kernel, its log kept, stopped by SIGTERM or killed when dropped.
 
@@ -29,6 +30,10 @@ pub enum Program {
     /// A script of the Python originals (`interop/python/`), run by the
     /// interpreter named in `INTEROP_PYTHON` (`ci/interop.sh` makes it).
     Python(&'static str),
+    /// A script of the OpenTelemetry-Python peer (`interop/otel-python/`),
+    /// run by the interpreter named in `INTEROP_OTEL_PYTHON` (its own
+    /// virtualenv, which `ci/interop.sh` makes too).
+    OtelPython(&'static str),
     /// A program of the system, by path, with its arguments. It runs in a
     /// process group of its own, which is killed whole when it is dropped:
     /// chromedriver's browser outlives chromedriver otherwise.
@@ -40,16 +45,9 @@ impl Program {
         match self {
             Program::Rust(binary) => Command::new(binaries().join(binary)),
             Program::Example(example) => Command::new(binaries().join("examples").join(example)),
-            Program::Python(script) => {
-                let python = std::env::var_os("INTEROP_PYTHON").expect(
-                    "INTEROP_PYTHON names the Python of the originals' virtualenv: \
-                     run these tests with `bash ci/interop.sh`",
-                );
-                let mut command = Command::new(python);
-                command
-                    .arg(workspace().join("interop/python").join(script))
-                    .env("PYTHONUNBUFFERED", "1");
-                command
+            Program::Python(script) => python_command("INTEROP_PYTHON", "interop/python", script),
+            Program::OtelPython(script) => {
+                python_command("INTEROP_OTEL_PYTHON", "interop/otel-python", script)
             }
             Program::System { path, args } => {
                 use std::os::unix::process::CommandExt;
@@ -59,6 +57,23 @@ impl Program {
             }
         }
     }
+}
+
+/// `script` of `dir`, run by the interpreter that the variable `python`
+/// names (a virtualenv's, made by `ci/interop.sh`), its output unbuffered so
+/// that every line reaches the log as it is printed.
+fn python_command(python: &str, dir: &str, script: &str) -> Command {
+    let interpreter = std::env::var_os(python).unwrap_or_else(|| {
+        panic!(
+            "{python} names the Python of the virtualenv for {dir}/: \
+             run these tests with `bash ci/interop.sh`"
+        )
+    });
+    let mut command = Command::new(interpreter);
+    command
+        .arg(workspace().join(dir).join(script))
+        .env("PYTHONUNBUFFERED", "1");
+    command
 }
 
 /// The workspace's root directory.

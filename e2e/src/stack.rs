@@ -76,7 +76,12 @@ impl CallStyle {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Implementation {
     Rust,
+    /// The Python originals (Flask + py_zipkin, `interop/python/`): B3 only.
     Python(CallStyle),
+    /// OpenTelemetry-Python (`interop/otel-python/`): Flask and requests
+    /// auto-instrumented, its default propagators (W3C Trace Context and
+    /// baggage: no B3), its own Zipkin JSON exporter.
+    OtelPython,
 }
 
 /// How a test wants its [`Stack`].
@@ -205,6 +210,11 @@ impl StackBuilder {
                         Api::Api03 => "api_03.py",
                     })
                 }
+                Implementation::OtelPython => Program::OtelPython(match api {
+                    Api::Api01 => "api_01.py",
+                    Api::Api02 => "api_02.py",
+                    Api::Api03 => "api_03.py",
+                }),
             };
             if self.restartable[api as usize] {
                 let port = RefusingPort::new();
