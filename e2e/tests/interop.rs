@@ -1,10 +1,18 @@
-//! Our services and the Python originals (Flask + py_zipkin) in every mix:
-//! each of api_01, api_02 and api_03 in Rust or in Python, with the Python
-//! callers in either call style, judged by Zipkin's own rules
-//! ([`TraceTree`]). Prints the matrix; fails on any red cell.
+//! Our services beside two Python peers, in every mix, each trace judged by
+//! Zipkin's own rules ([`TraceTree`]); each matrix is printed, and any red
+//! cell fails the test.
 //!
-//! It needs the originals' virtualenv: `bash ci/interop.sh` makes it and
+//! - The Python originals (Flask + py_zipkin, B3 only): each of api_01,
+//!   api_02 and api_03 in Rust or in Python, with the Python callers in
+//!   either call style.
+//! - OpenTelemetry-Python (Flask and requests auto-instrumented, its default
+//!   propagators: W3C Trace Context, no B3): each service in Rust or in
+//!   OTel-Python, ours sending `OTEL_PROPAGATORS=b3multi,tracecontext`.
+//!
+//! It needs the peers' virtualenvs: `bash ci/interop.sh` makes them and
 //! runs this test.
+use std::collections::{BTreeMap, BTreeSet};
+
 use e2e::*;
 use serde_json::Value;
 use test_collector::zipkin_rules::{TraceTree, call_counts};
@@ -101,7 +109,9 @@ impl Verdict {
 /// Judges one request's trace as Zipkin draws it: all three services, one
 /// tree under api_01's SERVER span, no span whose parent is missing, and
 /// each call linked once.
-fn judge(mix: Mix, spans: &[Value], trace_id: &str, incoming: bool) -> Verdict {
+/// An orphan SERVER span of a service in `limits` is the peer's named
+/// limit, not a break.
+fn judge(spans: &[Value], trace_id: &str, incoming: bool, limits: &[Api]) -> Verdict {
     let trace: Vec<Value> = of_trace(spans, trace_id).into_iter().cloned().collect();
     let mut services: Vec<&str> = trace.iter().map(service).collect();
     services.sort();
@@ -121,7 +131,6 @@ fn judge(mix: Mix, spans: &[Value], trace_id: &str, incoming: bool) -> Verdict {
     };
     // With an incoming context the top span hangs from the test's own span,
     // which nobody reports: that orphan is expected.
-    let limits = mix.original_limits();
     let mut at_limit = false;
     for orphan in tree.orphans() {
         if incoming && is_top(orphan) {
@@ -219,14 +228,21 @@ async fn run_row(mix: Mix, join: bool) -> Vec<(&'static str, Verdict)> {
         if trace_id != expected {
             Verdict::Broken(format!("trace {trace_id}, not the caller's {expected}"))
         } else {
-            judge(mix, &spans, trace_id, true)
+            judge(&spans, trace_id, true, &mix.original_limits())
         }
     };
     vec![
-        ("plain", judge(mix, &spans, &plain, false)),
+        (
+            "plain",
+            judge(&spans, &plain, false, &mix.original_limits()),
+        ),
         (
             "concurrent",
-            Verdict::worst(concurrent.iter().map(|id| judge(mix, &spans, id, false))),
+            Verdict::worst(
+                concurrent
+                    .iter()
+                    .map(|id| judge(&spans, id, false, &mix.original_limits())),
+            ),
         ),
         ("Sampled: 0", not_sampled),
         ("128-bit in", continued(&long, TRACE_128)),
@@ -246,27 +262,50 @@ async fn futures_join_all<F: Future<Output = String> + Send + 'static>(
     results
 }
 
-/// Runs every row and prints the matrix; the red cells, with reasons.
-async fn matrix(title: &str, mixes: Vec<Mix>, join: bool) -> Vec<(String, &'static str, Verdict)> {
+/// One judged cell: its row's label, its column, its verdict.
+type Cell = (String, &'static str, Verdict);
+
+/// Prints one row of a matrix, under the column names if it is the first,
+/// and gives its cells.
+fn print_row(
+    corner: &str,
+    label: String,
+    row: Vec<(&'static str, Verdict)>,
+    first: bool,
+) -> Vec<Cell> {
+    if first {
+        let names: Vec<String> = row.iter().map(|(name, _)| format!("{name:<11}")).collect();
+        println!("{corner:<16}{}", names.join("").trim_end());
+    }
+    let line: Vec<String> = row
+        .iter()
+        .map(|(_, v)| format!("{:<11}", v.cell()))
+        .collect();
+    println!("{label:<16}{}", line.join("").trim_end());
+    row.into_iter()
+        .map(|(name, verdict)| (label.clone(), name, verdict))
+        .collect()
+}
+
+/// Prints the red cells with their reasons, and fails if there is any.
+fn fail_on_red(cells: &[Cell]) {
+    let red: Vec<_> = cells
+        .iter()
+        .filter(|(_, _, v)| matches!(v, Verdict::Broken(_)))
+        .collect();
+    for (row, column, verdict) in &red {
+        println!("\nRED {row} / {column}: {verdict:?}");
+    }
+    assert!(red.is_empty(), "{} red cells", red.len());
+}
+
+/// Runs every row and prints the matrix.
+async fn matrix(title: &str, mixes: Vec<Mix>, join: bool) -> Vec<Cell> {
     println!("\n{title}\n");
-    let mut printed_header = false;
     let mut cells = Vec::new();
-    for mix in mixes {
+    for (index, mix) in mixes.into_iter().enumerate() {
         let row = run_row(mix, join).await;
-        if !printed_header {
-            let names: Vec<String> = row.iter().map(|(name, _)| format!("{name:<11}")).collect();
-            println!("{:<16}{}", "style  01 02 03", names.join(""));
-            printed_header = true;
-        }
-        let line: Vec<String> = row
-            .iter()
-            .map(|(_, v)| format!("{:<11}", v.cell()))
-            .collect();
-        println!("{:<16}{}", mix.label(), line.join(""));
-        cells.extend(
-            row.into_iter()
-                .map(|(name, verdict)| (mix.label(), name, verdict)),
-        );
+        cells.extend(print_row("style  01 02 03", mix.label(), row, index == 0));
     }
     cells
 }
@@ -278,14 +317,7 @@ async fn every_mix_of_rust_and_python_gives_whole_traces() {
     let cells = matrix("B3_JOIN=true (the default)", mixes, true).await;
     println!("\nlimit*: the original's own limit, as in the all-Python row: a seed-style");
     println!("py_zipkin callee hangs its span from an id its caller never reports.");
-    let red: Vec<_> = cells
-        .iter()
-        .filter(|(_, _, v)| matches!(v, Verdict::Broken(_)))
-        .collect();
-    for (row, column, verdict) in &red {
-        println!("\nRED {row} / {column}: {verdict:?}");
-    }
-    assert!(red.is_empty(), "{} red cells", red.len());
+    fail_on_red(&cells);
     // The limit is the original's: the all-Python seed row has it.
     let all_python_seed = Mix::all(CallStyle::Seed).last().unwrap().label();
     assert!(
@@ -324,4 +356,239 @@ async fn without_join_a_seed_style_python_caller_breaks_our_callee() {
             plain.2
         );
     }
+}
+
+/// What our services send in the OpenTelemetry-Python rows: B3 for the
+/// peers that read only B3 (py_zipkin, Brave, our own earlier releases) and
+/// W3C for the OpenTelemetry ones, as a user adding OpenTelemetry services
+/// to a B3 mesh would set it; `tracecontext` alone would cut the B3 peers
+/// off. Our callees read either.
+const RUST_PROPAGATORS: &str = "b3multi,tracecontext";
+/// OTel-Python's batch delay in those rows, in ms: ten minutes, longer than
+/// any row, so its spans can only reach the collector by the SIGTERM flush.
+const OTEL_HELD_DELAY_MS: &str = "600000";
+/// The spans one request gives each service, in every mix: api_01 a SERVER
+/// and two CLIENT spans, api_02 a SERVER and a CLIENT span, api_03 a SERVER
+/// and a `work` span for each of its two callers.
+const SPANS_PER_SERVICE: [(Api, usize); 3] = [(Api::Api01, 3), (Api::Api02, 2), (Api::Api03, 4)];
+
+/// One row of the OpenTelemetry-Python matrix: which services run in
+/// OTel-Python (`Ot`), the others being ours (`Rs`).
+#[derive(Clone, Copy)]
+struct OtelMix {
+    otel: [bool; 3],
+}
+
+impl OtelMix {
+    fn all() -> Vec<OtelMix> {
+        (0..8)
+            .map(|bits: usize| OtelMix {
+                otel: [0, 1, 2].map(|api| bits >> (2 - api) & 1 == 1),
+            })
+            .collect()
+    }
+
+    fn is_otel(self, api: Api) -> bool {
+        self.otel[api as usize]
+    }
+
+    fn label(self) -> String {
+        let letter = |api| if self.is_otel(api) { "Ot" } else { "Rs" };
+        let [a, b, c] = Api::ALL.map(letter);
+        format!("{a} {b} {c}")
+    }
+}
+
+/// A W3C `traceparent` header's trace id and sampled flag, if it is one.
+fn traceparent(value: &str) -> Option<(&str, bool)> {
+    let [version, trace_id, parent_id, flags] =
+        <[&str; 4]>::try_from(value.split('-').collect::<Vec<_>>()).ok()?;
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    (version == "00" && trace_id.len() == 32 && parent_id.len() == 16)
+        .then_some((trace_id, flags & 1 == 1))
+}
+
+/// Whether one recorded call carried the not-sampled trace with its
+/// decision: in `traceparent` always (every callee reads it), and in B3 too
+/// where the caller also sent B3 (ours do, for B3 peers).
+fn carries_not_sampled(call: &http::HeaderMap) -> bool {
+    let header = |name: &str| call.get(name).and_then(|value| value.to_str().ok());
+    let w3c = header("traceparent").and_then(traceparent) == Some((NOT_SAMPLED_TRACE, false));
+    let b3_agrees = match (header("x-b3-traceid"), header("x-b3-sampled")) {
+        (None, None) => true,
+        (trace_id, sampled) => trace_id == Some(NOT_SAMPLED_TRACE) && sampled == Some("0"),
+    };
+    w3c && b3_agrees
+}
+
+/// The account of a row's spans: none of OTel-Python's before SIGTERM (its
+/// batch delay is held past the row), and after it every span in one of the
+/// row's sampled traces, each trace [`complete`]: nothing lost at the stop,
+/// nothing stray (a trace a callee started because it could not read its
+/// caller's, an upload to the collector traced as a call).
+fn account(mix: OtelMix, before_stop: &[Value], spans: &[Value], sampled: &[String]) -> Verdict {
+    let otel_names: Vec<&str> = Api::ALL
+        .into_iter()
+        .filter(|&api| mix.is_otel(api))
+        .map(Api::name)
+        .collect();
+    let early: Vec<&Value> = before_stop
+        .iter()
+        .filter(|span| otel_names.contains(&service(span)))
+        .collect();
+    if !early.is_empty() {
+        return Verdict::Broken(format!(
+            "OTel-Python spans before SIGTERM, with the batch delay held: {early:#?}"
+        ));
+    }
+    let traces: BTreeSet<&str> = sampled.iter().map(String::as_str).collect();
+    let stray: Vec<&Value> = spans
+        .iter()
+        .filter(|span| !traces.contains(span["traceId"].as_str().unwrap_or("")))
+        .collect();
+    if !stray.is_empty() {
+        return Verdict::Broken(format!("spans of no sampled request: {stray:#?}"));
+    }
+    Verdict::worst(traces.into_iter().map(|trace_id| complete(spans, trace_id)))
+}
+
+/// Whether `trace_id` holds exactly one request's spans from each service.
+/// Zipkin's rules alone would pass a trace whose callee answered one call
+/// in a trace of its own: the caller's CLIENT span, naming the callee as
+/// its remote service, still makes the link.
+fn complete(spans: &[Value], trace_id: &str) -> Verdict {
+    let mut per_service: BTreeMap<&str, usize> = BTreeMap::new();
+    for span in of_trace(spans, trace_id) {
+        *per_service.entry(service(span)).or_default() += 1;
+    }
+    let expected: BTreeMap<&str, usize> = SPANS_PER_SERVICE
+        .iter()
+        .map(|&(api, count)| (api.name(), count))
+        .collect();
+    if per_service == expected {
+        Verdict::Whole
+    } else {
+        Verdict::Broken(format!(
+            "trace {trace_id}: spans per service {per_service:?}, not {expected:?}"
+        ))
+    }
+}
+
+/// [`judge`] with no named limit, and each service's spans all there.
+fn judge_otel(spans: &[Value], trace_id: &str, incoming: bool) -> Verdict {
+    Verdict::worst([
+        judge(spans, trace_id, incoming, &[]),
+        complete(spans, trace_id),
+    ])
+}
+
+/// Runs the requests of one OpenTelemetry-Python row and judges each kind.
+async fn run_otel_row(mix: OtelMix) -> Vec<(&'static str, Verdict)> {
+    let mut builder = Stack::builder().env("WORK_MS", "0").record_hops();
+    for api in Api::ALL {
+        builder = if mix.is_otel(api) {
+            // Its default propagators: no OTEL_PROPAGATORS for it (the
+            // harness passes nothing of the test's own environment).
+            builder
+                .implementation(api, Implementation::OtelPython)
+                .env_for(api, "OTEL_BSP_SCHEDULE_DELAY", OTEL_HELD_DELAY_MS)
+        } else {
+            builder.env_for(api, "OTEL_PROPAGATORS", RUST_PROPAGATORS)
+        };
+    }
+    let mut stack = builder.start().await;
+    let url = stack.api_01.url.clone();
+    let get = |headers: Vec<(&'static str, String)>| {
+        let url = url.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            let (status, answer) = fetch(&url, &headers).await;
+            assert_eq!(status, 200, "{answer}");
+            answer["trace_id"]
+                .as_str()
+                .expect("a traced answer names its trace")
+                .to_owned()
+        }
+    };
+    let w3c = |trace_id: &str, flags: &str| {
+        vec![(
+            "traceparent",
+            format!("00-{trace_id}-{CALLER_SPAN}-{flags}"),
+        )]
+    };
+
+    let plain = get(vec![]).await;
+    let concurrent = futures_join_all((0..CONCURRENT).map(|_| get(vec![]))).await;
+    let continued = get(w3c(TRACE_128, "01")).await;
+    let hops_before: Vec<usize> = stack.hops().iter().map(|hop| hop.calls().len()).collect();
+    let not_sampled = get(w3c(NOT_SAMPLED_TRACE, "00")).await;
+    // One call on each hop, each carrying the decision.
+    let not_sampled_calls: Vec<(String, Vec<http::HeaderMap>)> = stack
+        .hops()
+        .iter()
+        .zip(&hops_before)
+        .map(|(hop, &before)| {
+            (
+                format!("{} → {}", hop.caller, hop.callee),
+                hop.calls()[before..].to_vec(),
+            )
+        })
+        .collect();
+    let before_stop = stack.collector.store.spans();
+    // Nothing more can arrive once every service has stopped.
+    let spans = stack.stop().await;
+
+    let not_sampled_verdict = if not_sampled != NOT_SAMPLED_TRACE {
+        Verdict::Broken(format!(
+            "trace {not_sampled}, not the caller's {NOT_SAMPLED_TRACE}"
+        ))
+    } else if let Some((hop, calls)) = not_sampled_calls
+        .iter()
+        .find(|(_, calls)| calls.len() != 1 || !carries_not_sampled(&calls[0]))
+    {
+        Verdict::Broken(format!(
+            "hop {hop} did not carry the not-sampled decision once: {calls:#?}"
+        ))
+    } else if !of_trace(&spans, NOT_SAMPLED_TRACE).is_empty() {
+        Verdict::Broken(format!(
+            "spans of a not-sampled trace: {:#?}",
+            of_trace(&spans, NOT_SAMPLED_TRACE)
+        ))
+    } else {
+        Verdict::Whole
+    };
+    let continued_verdict = if continued != TRACE_128 {
+        Verdict::Broken(format!("trace {continued}, not the caller's {TRACE_128}"))
+    } else {
+        judge_otel(&spans, &continued, true)
+    };
+    let sampled: Vec<String> = [plain.clone(), continued.clone()]
+        .into_iter()
+        .chain(concurrent.iter().cloned())
+        .collect();
+    vec![
+        ("plain", judge_otel(&spans, &plain, false)),
+        (
+            "concurrent",
+            Verdict::worst(concurrent.iter().map(|id| judge_otel(&spans, id, false))),
+        ),
+        ("W3C in", continued_verdict),
+        ("W3C -00 in", not_sampled_verdict),
+        ("account", account(mix, &before_stop, &spans, &sampled)),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the OpenTelemetry-Python virtualenv: run `bash ci/interop.sh`"]
+async fn every_mix_of_rust_and_opentelemetry_python_gives_whole_traces() {
+    println!("\nOpenTelemetry-Python (Ot) beside ours (Rs, OTEL_PROPAGATORS={RUST_PROPAGATORS})\n");
+    let mut cells = Vec::new();
+    for (index, mix) in OtelMix::all().into_iter().enumerate() {
+        let row = run_otel_row(mix).await;
+        cells.extend(print_row("01 02 03", mix.label(), row, index == 0));
+    }
+    fail_on_red(&cells);
 }
