@@ -210,7 +210,9 @@ class Service:
             threading.Thread(target=server.shutdown, daemon=True).start()
 
         # Python's default for SIGTERM is to die at once, with the spans
-        # still queued in the batch processor.
+        # still queued in the batch processor: the SDK's own shutdown at exit
+        # (an atexit hook) never runs then. The interop matrix holds the
+        # batch delay past each row, so it fails if this flush is lost.
         signal.signal(signal.SIGTERM, stop)
         try:
             server.serve_forever()
@@ -222,6 +224,7 @@ class Service:
             # choice: an idle keep-alive connection would otherwise hold the
             # exit forever); their SERVER spans end after this and are lost.
             # Shutting the provider down exports every span still queued in
-            # the batch processor, and waits for that upload.
+            # the batch processor, and waits for that upload (the atexit hook
+            # then finds it shut down already).
             self.provider.shutdown()
         sys.exit(0)
