@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use e2e::*;
 use serde_json::Value;
-use test_collector::zipkin_rules::{TraceTree, call_counts};
+use test_collector::zipkin_rules::{TraceTree, call_counts, normalize_trace_id};
 
 const TRACE_128: &str = "5b8efff798038103d269b633813fc60c";
 const TRACE_64: &str = "d269b633813fc60c";
@@ -80,6 +80,9 @@ enum Verdict {
     Whole,
     /// Broken only where the original demo breaks too.
     OriginalLimit,
+    /// Not whole because of what OpenTelemetry-Python does by design, with
+    /// the evidence, printed under the matrix.
+    PeerLimit(String),
     Broken(String),
 }
 
@@ -90,7 +93,7 @@ impl Verdict {
             match (&worst, verdict) {
                 (Verdict::Broken(_), _) => {}
                 (_, broken @ Verdict::Broken(_)) => worst = broken,
-                (_, Verdict::OriginalLimit) => worst = Verdict::OriginalLimit,
+                (_, limit @ (Verdict::OriginalLimit | Verdict::PeerLimit(_))) => worst = limit,
                 (_, Verdict::Whole) => {}
             }
         }
@@ -101,6 +104,7 @@ impl Verdict {
         match self {
             Verdict::Whole => "whole",
             Verdict::OriginalLimit => "limit*",
+            Verdict::PeerLimit(_) => "limit†",
             Verdict::Broken(_) => "BROKEN",
         }
     }
@@ -112,7 +116,10 @@ impl Verdict {
 /// An orphan SERVER span of a service in `limits` is the peer's named
 /// limit, not a break.
 fn judge(spans: &[Value], trace_id: &str, incoming: bool, limits: &[Api]) -> Verdict {
-    let trace: Vec<Value> = of_trace(spans, trace_id).into_iter().cloned().collect();
+    let trace: Vec<Value> = of_zipkin_trace(spans, trace_id)
+        .into_iter()
+        .cloned()
+        .collect();
     let mut services: Vec<&str> = trace.iter().map(service).collect();
     services.sort();
     services.dedup();
@@ -157,6 +164,20 @@ fn judge(spans: &[Value], trace_id: &str, incoming: bool, limits: &[Api]) -> Ver
     } else {
         Verdict::Whole
     }
+}
+
+/// The spans of `trace_id` as Zipkin groups them: by normalized trace id,
+/// so a 64-bit id and the same id padded to 128 bits with zeros (as W3C
+/// carries a 64-bit B3 trace) are one trace.
+fn of_zipkin_trace<'a>(spans: &'a [Value], trace_id: &str) -> Vec<&'a Value> {
+    let wanted = normalize_trace_id(trace_id).ok();
+    spans
+        .iter()
+        .filter(|span| {
+            let id = span["traceId"].as_str().map(normalize_trace_id);
+            wanted.is_some() && id.and_then(Result::ok) == wanted
+        })
+        .collect()
 }
 
 /// Runs the requests of one row and judges each kind.
@@ -441,15 +462,16 @@ fn account(mix: OtelMix, before_stop: &[Value], spans: &[Value], sampled: &[Stri
             "OTel-Python spans before SIGTERM, with the batch delay held: {early:#?}"
         ));
     }
-    let traces: BTreeSet<&str> = sampled.iter().map(String::as_str).collect();
+    let normalized = |id: &str| normalize_trace_id(id).unwrap_or_default();
+    let traces: BTreeSet<String> = sampled.iter().map(|id| normalized(id)).collect();
     let stray: Vec<&Value> = spans
         .iter()
-        .filter(|span| !traces.contains(span["traceId"].as_str().unwrap_or("")))
+        .filter(|span| !traces.contains(&normalized(span["traceId"].as_str().unwrap_or(""))))
         .collect();
     if !stray.is_empty() {
         return Verdict::Broken(format!("spans of no sampled request: {stray:#?}"));
     }
-    Verdict::worst(traces.into_iter().map(|trace_id| complete(spans, trace_id)))
+    Verdict::worst(traces.iter().map(|trace_id| complete(spans, trace_id)))
 }
 
 /// Whether `trace_id` holds exactly one request's spans from each service.
@@ -458,7 +480,7 @@ fn account(mix: OtelMix, before_stop: &[Value], spans: &[Value], sampled: &[Stri
 /// its remote service, still makes the link.
 fn complete(spans: &[Value], trace_id: &str) -> Verdict {
     let mut per_service: BTreeMap<&str, usize> = BTreeMap::new();
-    for span in of_trace(spans, trace_id) {
+    for span in of_zipkin_trace(spans, trace_id) {
         *per_service.entry(service(span)).or_default() += 1;
     }
     let expected: BTreeMap<&str, usize> = SPANS_PER_SERVICE
@@ -523,6 +545,14 @@ async fn run_otel_row(mix: OtelMix) -> Vec<(&'static str, Verdict)> {
     let plain = get(vec![]).await;
     let concurrent = futures_join_all((0..CONCURRENT).map(|_| get(vec![]))).await;
     let continued = get(w3c(TRACE_128, "01")).await;
+    let first_call_before = stack.hop(Api::Api01, Api::Api02).calls().len();
+    let b3_in = get(vec![
+        ("X-B3-TraceId", TRACE_64.to_owned()),
+        ("X-B3-SpanId", CALLER_SPAN.to_owned()),
+        ("X-B3-Sampled", "1".to_owned()),
+    ])
+    .await;
+    let b3_in_first_call = stack.hop(Api::Api01, Api::Api02).calls()[first_call_before].clone();
     let hops_before: Vec<usize> = stack.hops().iter().map(|hop| hop.calls().len()).collect();
     let not_sampled = get(w3c(NOT_SAMPLED_TRACE, "00")).await;
     // One call on each hop, each carrying the decision.
@@ -565,7 +595,42 @@ async fn run_otel_row(mix: OtelMix) -> Vec<(&'static str, Verdict)> {
     } else {
         judge_otel(&spans, &continued, true)
     };
-    let sampled: Vec<String> = [plain.clone(), continued.clone()]
+    let b3_in_verdict = if !mix.is_otel(Api::Api01) {
+        // Ours read the B3 context and pass it on in both formats: the
+        // 64-bit trace padded to 32 digits in `traceparent`.
+        if b3_in != TRACE_64 {
+            Verdict::Broken(format!("trace {b3_in}, not the caller's {TRACE_64}"))
+        } else {
+            judge_otel(&spans, &b3_in, true)
+        }
+    } else {
+        // OTel-Python's default propagators read no B3: it starts a trace
+        // of its own, which must still be whole.
+        let header = |name: &str| {
+            b3_in_first_call
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("none")
+                .to_owned()
+        };
+        let sent = header("traceparent");
+        if b3_in == TRACE_64 || traceparent(&sent).map(|(id, _)| id) != Some(b3_in.as_str()) {
+            Verdict::Broken(format!(
+                "OTel-Python api_01 answered trace {b3_in} and called api_02 with \
+                 traceparent {sent}: it was expected to start a trace of its own"
+            ))
+        } else {
+            match judge_otel(&spans, &b3_in, false) {
+                Verdict::Whole => Verdict::PeerLimit(format!(
+                    "sent X-B3-TraceId: {TRACE_64}, api_01 answered trace_id {b3_in}, \
+                     and its call to api_02 carried traceparent: {sent}, X-B3-TraceId: {}",
+                    header("x-b3-traceid")
+                )),
+                broken => broken,
+            }
+        }
+    };
+    let sampled: Vec<String> = [plain.clone(), continued.clone(), b3_in.clone()]
         .into_iter()
         .chain(concurrent.iter().cloned())
         .collect();
@@ -577,6 +642,7 @@ async fn run_otel_row(mix: OtelMix) -> Vec<(&'static str, Verdict)> {
         ),
         ("W3C in", continued_verdict),
         ("W3C -00 in", not_sampled_verdict),
+        ("B3 64 in", b3_in_verdict),
         ("account", account(mix, &before_stop, &spans, &sampled)),
     ]
 }
@@ -590,5 +656,21 @@ async fn every_mix_of_rust_and_opentelemetry_python_gives_whole_traces() {
         let row = run_otel_row(mix).await;
         cells.extend(print_row("01 02 03", mix.label(), row, index == 0));
     }
+    println!("\nlimit†: OTel-Python as api_01 reads no B3 (its default propagators are");
+    println!("tracecontext,baggage): it starts a trace of its own, whole. As seen:");
+    for (row, column, verdict) in &cells {
+        if let Verdict::PeerLimit(evidence) = verdict {
+            println!("  {row} / {column}: {evidence}");
+        }
+    }
     fail_on_red(&cells);
+    // The limit is the peer's: exactly the rows with OTel-Python as api_01.
+    for (row, column, verdict) in &cells {
+        let limited = matches!(verdict, Verdict::PeerLimit(_));
+        assert_eq!(
+            limited,
+            *column == "B3 64 in" && row.starts_with("Ot"),
+            "{row} / {column}: {verdict:?}"
+        );
+    }
 }
