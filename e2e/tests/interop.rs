@@ -380,10 +380,11 @@ async fn without_join_a_seed_style_python_caller_breaks_our_callee() {
 }
 
 /// What our services send in the OpenTelemetry-Python rows: B3 for the
-/// peers that read only B3 (py_zipkin, Brave, our own earlier releases) and
-/// W3C for the OpenTelemetry ones, as a user adding OpenTelemetry services
-/// to a B3 mesh would set it; `tracecontext` alone would cut the B3 peers
-/// off. Our callees read either.
+/// peers that read only B3 (py_zipkin, Brave) and W3C for the OpenTelemetry
+/// ones, as a user adding OpenTelemetry services to a B3 mesh would set it;
+/// `tracecontext` alone would cut the B3 peers off. Our callees read
+/// either; given both, the one listed last, W3C, so that every hop of
+/// these rows, ours to ours too, is a CLIENT span and its child.
 const RUST_PROPAGATORS: &str = "b3multi,tracecontext";
 /// OTel-Python's batch delay in those rows, in ms: ten minutes, longer than
 /// any row, so its spans can only reach the collector by the SIGTERM flush.
@@ -424,7 +425,9 @@ impl OtelMix {
 fn traceparent(value: &str) -> Option<(&str, bool)> {
     let [version, trace_id, parent_id, flags] =
         <[&str; 4]>::try_from(value.split('-').collect::<Vec<_>>()).ok()?;
-    let flags = u8::from_str_radix(flags, 16).ok()?;
+    let flags = u8::from_str_radix(flags, 16)
+        .ok()
+        .filter(|_| flags.len() == 2)?;
     (version == "00" && trace_id.len() == 32 && parent_id.len() == 16)
         .then_some((trace_id, flags & 1 == 1))
 }
