@@ -329,3 +329,58 @@ async fn forward(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    fn relay(vars: &[(&str, &str)]) -> Router {
+        let config = TelemetryConfig::from_vars("api_01", |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        })
+        .unwrap();
+        BrowserRelay::new(&config).unwrap().router()
+    }
+
+    async fn post(router: Router, content_type: &str, body: &str) -> (StatusCode, Value) {
+        let request = Request::post(BrowserRelay::PATH)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), BODY_LIMIT)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn with_tracing_off_every_post_is_a_503() {
+        let router = relay(&[("OTEL_SDK_DISABLED", "true")]);
+        let (status, answer) = post(router, "application/json", "[]").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer["error"].as_str().unwrap().contains("tracing is off"));
+    }
+
+    #[tokio::test]
+    async fn a_charset_is_fine_and_the_checks_answer_before_any_forward() {
+        // Nothing listens at this endpoint: a refusal comes from the checks.
+        let router = relay(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://127.0.0.1:9/")]);
+        let (status, answer) = post(router, "application/json; charset=utf-8", "{}").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(answer["error"], "not a list of spans");
+    }
+
+    #[test]
+    fn an_endpoint_that_is_not_a_url_is_an_error_with_its_value() {
+        let mut config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
+        config.zipkin_endpoint = "not a url".into();
+        let error = BrowserRelay::new(&config).unwrap_err().to_string();
+        assert!(error.contains("\"not a url\""), "{error}");
+    }
+}
