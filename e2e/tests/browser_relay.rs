@@ -108,6 +108,16 @@ async fn post(url: &str, content_type: Option<&str>, body: Vec<u8>) -> Answer {
     }
 }
 
+/// A hostile post: what it is, its `Content-Type`, its body, the status it
+/// must get and words its error must say.
+type Case = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 fn list(span: Value) -> Vec<u8> {
     serde_json::to_vec(&json!([span])).unwrap()
 }
@@ -146,7 +156,7 @@ async fn the_relay_refuses_what_a_page_would_not_send_and_stays_up() {
     table.push(("a span as the page sends it".into(), 202));
 
     let huge_name = "a".repeat(5000);
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "a body over 4 KiB",
             json,

@@ -156,28 +156,54 @@ impl BrowserRelay {
     }
 }
 
-/// An answer with `{"error": message}`.
-fn refused(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+/// A post the relay did not take: its status, why, and when to try again.
+/// Answered as `{"error": message}`.
+#[derive(Debug)]
+struct Refused {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<Duration>,
 }
 
-fn retry_after(mut response: Response, wait: Duration) -> Response {
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
+fn refused(status: StatusCode, message: impl Into<String>) -> Refused {
+    Refused {
+        status,
+        message: message.into(),
+        retry_after: None,
     }
-    response
+}
+
+impl Refused {
+    fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, at least one: what `Retry-After` can say.
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
 }
 
 async fn relay(State(relay): State<Arc<Relay>>, headers: HeaderMap, body: Body) -> Response {
     match handle(&relay, &headers, body).await {
-        Ok(response) | Err(response) => response,
+        Ok(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
 /// Each check in the order of the table in this module's documentation:
 /// the cheapest first, so a flood is refused before its body is read.
-async fn handle(relay: &Relay, headers: &HeaderMap, body: Body) -> Result<Response, Response> {
+async fn handle(relay: &Relay, headers: &HeaderMap, body: Body) -> Result<Response, Refused> {
     let Some(endpoint) = &relay.endpoint else {
         return Err(refused(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -191,10 +217,7 @@ async fn handle(relay: &Relay, headers: &HeaderMap, body: Body) -> Result<Respon
         .take(Instant::now());
     if let Err(wait) = taken {
         let message = format!("more than {BURST} reports at once or {PER_SECOND} a second");
-        return Err(retry_after(
-            refused(StatusCode::TOO_MANY_REQUESTS, message),
-            wait,
-        ));
+        return Err(refused(StatusCode::TOO_MANY_REQUESTS, message).retry_after(wait));
     }
     check_headers(headers)?;
     let bytes = read_body(body).await?;
@@ -204,17 +227,16 @@ async fn handle(relay: &Relay, headers: &HeaderMap, body: Body) -> Result<Respon
         .map_err(|refusal| refused(StatusCode::BAD_REQUEST, format!("span {refusal}")))?;
     let Ok(_permit) = relay.forwards.try_acquire() else {
         let message = format!("{FORWARDS} reports are on their way to Zipkin already");
-        return Err(retry_after(
-            refused(StatusCode::SERVICE_UNAVAILABLE, message),
-            Duration::from_secs(1),
-        ));
+        return Err(
+            refused(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(Duration::from_secs(1))
+        );
     };
     let body = serde_json::to_vec(&[checked])
         .map_err(|error| refused(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
     forward(relay, endpoint, body).await
 }
 
-fn check_headers(headers: &HeaderMap) -> Result<(), Response> {
+fn check_headers(headers: &HeaderMap) -> Result<(), Refused> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -244,7 +266,7 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Response> {
     Ok(())
 }
 
-fn too_large() -> Response {
+fn too_large() -> Refused {
     refused(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("the body is over {BODY_LIMIT} bytes"),
@@ -254,7 +276,7 @@ fn too_large() -> Response {
 /// The body, at most [`BODY_LIMIT`] bytes, all in within
 /// [`BODY_TIME_LIMIT`]: a body sent without a length is cut at the limit
 /// too.
-async fn read_body(body: Body) -> Result<Bytes, Response> {
+async fn read_body(body: Body) -> Result<Bytes, Refused> {
     match tokio::time::timeout(BODY_TIME_LIMIT, axum::body::to_bytes(body, BODY_LIMIT)).await {
         Err(_) => Err(refused(
             StatusCode::REQUEST_TIMEOUT,
@@ -282,7 +304,7 @@ fn is_length_limit(error: &axum::Error) -> bool {
 }
 
 /// The body as exactly one span; each way it is not says so.
-fn parse(bytes: &[u8]) -> Result<PageSpan, Response> {
+fn parse(bytes: &[u8]) -> Result<PageSpan, Refused> {
     let bad = |message: String| refused(StatusCode::BAD_REQUEST, message);
     let value: Value =
         serde_json::from_slice(bytes).map_err(|error| bad(format!("not JSON: {error}")))?;
@@ -303,7 +325,7 @@ async fn forward(
     relay: &Relay,
     endpoint: &reqwest::Url,
     body: Vec<u8>,
-) -> Result<Response, Response> {
+) -> Result<Response, Refused> {
     let sent = relay
         .http
         .post(endpoint.clone())

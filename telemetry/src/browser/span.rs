@@ -105,8 +105,11 @@ fn refuse(field: &'static str, reason: impl Into<String>) -> Refusal {
     }
 }
 
+/// Whether a tag's value is one a page would send.
+type TagCheck = fn(&str) -> bool;
+
 /// The tags a page may send, each with its check.
-const TAGS: [(&str, fn(&str) -> bool); 5] = [
+const TAGS: [(&str, TagCheck); 5] = [
     ("http.request.method", |value| value == "GET"),
     ("url.path", |value| {
         value.starts_with('/') && value.len() <= PATH_LIMIT && value.bytes().all(is_url_byte)
