@@ -211,6 +211,10 @@ drive() {
     for ((sent = REQUESTS_PER_BATCH; sent <= count; sent += REQUESTS_PER_BATCH)); do
         requests "$REQUESTS_PER_BATCH"
         if $exporting; then wait_spans $((done + sent)); fi
+        # The relay's flood limit (a burst of 30, then 10 a second) would
+        # turn clicks away at this pace: a pause refills it for the next
+        # group.
+        if $clicks; then sleep 3; fi
     done
 }
 
@@ -275,6 +279,7 @@ measure() {
     # group: if spans do arrive (OTEL_SDK_DISABLED not honoured yet, say),
     # it is measured as it is, with the same waits as traced.
     requests "$REQUESTS_PER_BATCH"
+    if $clicks; then sleep 3; fi
     if ! $exporting; then
         sleep 2
         if [[ $(spans_received) != "0 0 0" ]]; then
