@@ -9,6 +9,11 @@
 #   traced    OTEL_TRACES_SAMPLER=always_on
 #   untraced  OTEL_TRACES_SAMPLER=always_off
 #   disabled  OTEL_SDK_DISABLED=true (no OpenTelemetry layer, provider or exporter)
+# and a fourth on request (SETTINGS="traced clicked"):
+#   clicked   traced, each request a click on api_01's page: GET / with the
+#             page's X-B3-TraceId and X-B3-SpanId, then the page's span
+#             POSTed to api_01's relay (/browser/spans), which checks it and
+#             forwards it to the collector before it answers 202
 #
 # Method, for each setting:
 # 1. Release binaries: the release profile, built into target/instructions
@@ -165,12 +170,33 @@ wait_spans() {
 }
 
 # requests COUNT: COUNT sequential GET / to api_01 on one keep-alive
-# connection; fails unless every answer is 200.
+# connection; fails unless every answer is 200. In the clicked setting each
+# is a page's click: the GET with the page's B3 ids, then its span POSTed
+# to the relay (202), on the same connection.
 requests() {
-    local url="http://127.0.0.1:$(api_port 1)/" args=() i codes
-    for ((i = 0; i < $1; i++)); do args+=(-o /dev/null "$url"); done
+    local url="http://127.0.0.1:$(api_port 1)/" args=() i codes expected="$1×200 "
+    local relay="http://127.0.0.1:$(api_port 1)/browser/spans" now_us trace span
+    now_us=$(($(date +%s%N) / 1000))
+    for ((i = 0; i < $1; i++)); do
+        if $clicks; then
+            clicked=$((clicked + 1))
+            printf -v trace '%032x' $((0x7a0000 + clicked))
+            printf -v span '%016x' $((0x7b0000 + clicked))
+            # --next resets the options: each request carries its own.
+            ((${#args[@]} == 0)) || args+=(--next)
+            args+=(-s --max-time 600 -w '%{http_code}\n' -o /dev/null)
+            args+=(-H "X-B3-TraceId: $trace" -H "X-B3-SpanId: $span" "$url" --next)
+            args+=(-s --max-time 600 -w '%{http_code}\n' -o /dev/null)
+            args+=(-H 'Content-Type: application/json' --data-binary
+                "[{\"traceId\":\"$trace\",\"id\":\"$span\",\"kind\":\"CLIENT\",\"name\":\"plain\",\"timestamp\":$now_us,\"duration\":5000,\"localEndpoint\":{\"serviceName\":\"browser\"},\"remoteEndpoint\":{\"serviceName\":\"api_01\"},\"tags\":{\"http.request.method\":\"GET\",\"url.path\":\"/\",\"http.response.status_code\":\"200\"}}]"
+                "$relay")
+        else
+            args+=(-o /dev/null "$url")
+        fi
+    done
+    $clicks && expected="$1×200 $1×202 "
     codes=$(curl -s --max-time 600 -w '%{http_code}\n' "${args[@]}" | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}')
-    if [[ $codes != "$1×200 " ]]; then
+    if [[ $codes != "$expected" ]]; then
         echo "answers to $1 requests: $codes" >&2
         exit 1
     fi
@@ -185,6 +211,10 @@ drive() {
     for ((sent = REQUESTS_PER_BATCH; sent <= count; sent += REQUESTS_PER_BATCH)); do
         requests "$REQUESTS_PER_BATCH"
         if $exporting; then wait_spans $((done + sent)); fi
+        # The relay's flood limit (a burst of 30, then 10 a second) would
+        # turn clicks away at this pace: a pause refills it for the next
+        # group.
+        if $clicks; then sleep 3; fi
     done
 }
 
@@ -221,8 +251,9 @@ declare -A result
 measure() {
     local label=$1 n uploads_before spans_before
     shift
-    exporting=false
-    [[ $label == traced ]] && exporting=true
+    exporting=false clicks=false clicked=0
+    [[ $label == traced || $label == clicked ]] && exporting=true
+    [[ $label == clicked ]] && clicks=true
     PORT=$collector_port "$bin/test_collector" --count-only >"$work_dir/collector.log" 2>&1 &
     pids+=($!)
     wait_healthy "$collector_url" 30
@@ -248,6 +279,7 @@ measure() {
     # group: if spans do arrive (OTEL_SDK_DISABLED not honoured yet, say),
     # it is measured as it is, with the same waits as traced.
     requests "$REQUESTS_PER_BATCH"
+    if $clicks; then sleep 3; fi
     if ! $exporting; then
         sleep 2
         if [[ $(spans_received) != "0 0 0" ]]; then
@@ -286,6 +318,7 @@ echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(valgrind
 for setting in $SETTINGS; do
     case $setting in
     traced) measure traced OTEL_TRACES_SAMPLER=always_on ;;
+    clicked) measure clicked OTEL_TRACES_SAMPLER=always_on ;;
     untraced) measure untraced OTEL_TRACES_SAMPLER=always_off ;;
     # always_on too: were OTEL_SDK_DISABLED ignored, this would show it.
     disabled) measure disabled OTEL_SDK_DISABLED=true OTEL_TRACES_SAMPLER=always_on ;;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Zipkin's own UI (Lens) judges our spans: e2e/tests/lens.rs serves Lens in
-# front of the tests' collector, makes one request, and checks in headless
-# Chromium that the trace page shows the 3 services and the 6 rows of the
-# waterfall, and that the dependency page draws the three links.
+# front of the tests' collector, clicks api_01's page once, and checks in
+# headless Chromium that the trace page shows the 4 services (the page's
+# own span, "browser", among them) and the 6 rows of the waterfall, and
+# that the dependency page draws the four links.
 #
 # Lens is not in the repository: LENS_DIR names a build (default
 # ../shared/zipkin-ui/build, beside the project). Without one this says

@@ -18,7 +18,11 @@ async fn main() -> anyhow::Result<()> {
         return demo::healthcheck(&settings);
     }
     let telemetry = Telemetry::init(&settings.telemetry)?;
-    let page = api_01::page::Page::new(&settings)?.front();
+    // The page, and the relay its spans go through, answered untraced.
+    let relay = telemetry::browser::BrowserRelay::new(&settings.telemetry)?;
+    let page = api_01::page::Page::new(&settings)?
+        .front()
+        .with_routes(relay.router());
     let app = api_01::router(api_01::Api01::from_env(&settings)?);
     demo::serve_with_front(&settings, page, app, telemetry).await
 }

@@ -23,6 +23,7 @@ use axum::{
 };
 use demo::{Front, MAX_DELAY_MS, Settings};
 use serde_json::json;
+use telemetry::browser::BrowserRelay;
 
 const TEMPLATE: &str = include_str!("page/index.html");
 const STYLE: &str = include_str!("page/page.css");
@@ -71,6 +72,10 @@ impl Page {
             "downstreamTimeoutMs": timeout_ms,
             "hangDelayMs": hang_delay_ms,
             "maxDelayMs": MAX_DELAY_MS,
+            // The page's span names this service as the one it called,
+            // and goes through its relay (telemetry::browser).
+            "serviceName": settings.service_name(),
+            "relayPath": BrowserRelay::PATH,
         });
         let html = fill(
             TEMPLATE,

@@ -4,7 +4,8 @@
 //! flight finish and the last spans are flushed.
 //!
 //! A service may also answer some requests in front of all that, before
-//! any span exists ([`Front`]): api_01's page for a browser is one.
+//! any span exists ([`Front`]): api_01's page for a browser is one, and the
+//! relay its page posts its own spans to is another.
 
 use std::sync::Arc;
 
@@ -23,16 +24,30 @@ use crate::Settings;
 
 /// Answers that a service gives in front of tracing: a request it answers
 /// (`Some`) makes no span, no trace and no call downstream; any other
-/// (`None`) goes on to the traced routes unchanged.
+/// (`None`) goes on to the traced routes unchanged. Routes of its own
+/// ([`with_routes`](Self::with_routes)) are served untraced too.
 #[derive(Clone)]
-pub struct Front(Arc<Answer>);
+pub struct Front {
+    answer: Arc<Answer>,
+    routes: Router,
+}
 
 /// The answer to a request, or `None` to let it through.
 type Answer = dyn Fn(&Request) -> Option<Response> + Send + Sync;
 
 impl Front {
     pub fn new(answer: impl Fn(&Request) -> Option<Response> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(answer))
+        Self {
+            answer: Arc::new(answer),
+            routes: Router::new(),
+        }
+    }
+
+    /// Also serves `routes` outside the traced routes: a request to them
+    /// makes no span.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.routes = self.routes.merge(routes);
+        self
     }
 }
 
@@ -50,10 +65,12 @@ pub async fn serve_with_front(
     app: Router,
     telemetry: Telemetry,
 ) -> anyhow::Result<()> {
-    // The outermost layer: it runs before the tracing middleware, so a
-    // request it answers is never seen by it.
-    let app = traced(settings, app, &telemetry)
-        .layer(middleware::from_fn_with_state(front, answer_in_front));
+    // Merged after the tracing layer, so it does not wrap them; and the
+    // answer is the outermost layer: it runs before the tracing
+    // middleware, so a request it answers is never seen by it.
+    let app = traced(settings, app, &telemetry).merge(front.routes).layer(
+        middleware::from_fn_with_state(front.answer, answer_in_front),
+    );
     serve_routes(settings, app, telemetry).await
 }
 
@@ -67,8 +84,12 @@ fn traced(settings: &Settings, app: Router, telemetry: &Telemetry) -> Router {
         .route(HEALTH_PATH, get(|| async { "ok" }))
 }
 
-async fn answer_in_front(State(front): State<Front>, request: Request, next: Next) -> Response {
-    match (front.0)(&request) {
+async fn answer_in_front(
+    State(answer): State<Arc<Answer>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match answer(&request) {
         Some(answer) => answer,
         None => next.run(request).await,
     }

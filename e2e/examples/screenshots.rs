@@ -16,7 +16,7 @@ use e2e::{
     Collector, Stack,
     browser::{Tab, in_browser},
     lens::{Lens, node_centres, read_node_panel, read_trace_page},
-    page::click,
+    page::{Row, click, newest_reported},
     wait_for_trace,
 };
 use tokio::signal::unix::{SignalKind, signal};
@@ -69,17 +69,26 @@ async fn take_pictures(lens_dir: &Path, out: &Path) {
     let out_dir = out.to_path_buf();
     let (plain, failed) = in_browser("screenshots-page", PAGE_WINDOW, |tab| async move {
         tab.open(&page_url).await;
-        let plain = click(&tab, "plain").await.trace_id(&zipkin_ui);
+        // Each click, then its page span reported, as the row says.
+        let clicked = |scenario: &'static str| {
+            let tab = &tab;
+            async move {
+                click(tab, scenario).await;
+                newest_reported(tab).await
+            }
+        };
+        let plain: Row = clicked("plain").await;
+        let plain = plain.trace_id(&zipkin_ui);
         tab.type_into("#delay", "300").await;
-        click(&tab, "slow-api_03").await;
-        let failed = click(&tab, "fail-api_03").await.trace_id(&zipkin_ui);
-        click(&tab, "hang").await;
+        clicked("slow-api_03").await;
+        let failed = clicked("fail-api_03").await.trace_id(&zipkin_ui);
+        clicked("hang").await;
         save(&tab, &out_dir.join("page.png")).await;
         (plain, failed)
     })
     .await;
-    wait_for_trace(&stack.collector, &plain, e2e::SPANS_PER_REQUEST).await;
-    wait_for_trace(&stack.collector, &failed, 7).await;
+    wait_for_trace(&stack.collector, &plain, e2e::SPANS_PER_CLICK).await;
+    wait_for_trace(&stack.collector, &failed, 8).await;
 
     let out_dir = out.to_path_buf();
     in_browser("screenshots-lens", LENS_WINDOW, |tab| async move {
@@ -95,22 +104,38 @@ async fn take_pictures(lens_dir: &Path, out: &Path) {
         }
         // The graph, with api_01's panel open: the services it uses, and
         // how many calls each.
-        tab.open(&lens.dependency_url()).await;
-        let (x, y) = node_centres(&tab, 3).await[0];
-        tab.click_at(x, y).await;
-        tab.wait_for("Lens's panel of api_01", || async {
-            let panel = read_node_panel(&tab).await;
-            (panel.title.as_deref() == Some("api_01") && panel.uses.len() == 2).then_some(())
-        })
-        .await;
-        // The panel's pie chart grows in: wait until both slices are whole.
+        // Its node is found by clicking each: the four are drawn on a
+        // canvas, in an order Lens's layout chooses.
+        let mut found = false;
+        for node in 0..4 {
+            tab.open(&lens.dependency_url()).await;
+            let (x, y) = node_centres(&tab, 4).await[node];
+            tab.click_at(x, y).await;
+            let title = tab
+                .wait_for("Lens's panel of the node clicked", || async {
+                    read_node_panel(&tab).await.title
+                })
+                .await;
+            if title == "api_01" {
+                tab.wait_for("Lens's panel of api_01", || async {
+                    let panel = read_node_panel(&tab).await;
+                    (panel.uses.len() == 2 && panel.used.len() == 1).then_some(())
+                })
+                .await;
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "no node of the graph is api_01");
+        // The panel's pie chart grows in: wait until its slices stop
+        // changing.
         let slices = r#"return [...document.querySelectorAll(".recharts-pie-sector path")]
             .map((path) => path.getAttribute("d")).join("|")"#;
         let last = std::sync::Mutex::new(String::new());
         tab.wait_for("the pie chart to stop growing", || async {
             let now: String = tab.eval(slices).await;
             let before = std::mem::replace(&mut *last.lock().unwrap(), now.clone());
-            (now.matches('|').count() == 1 && now == before).then_some(())
+            (!now.is_empty() && now == before).then_some(())
         })
         .await;
         save(&tab, &out_dir.join("dependencies.png")).await;

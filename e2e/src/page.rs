@@ -17,6 +17,12 @@ pub struct Row {
     pub failed: Option<String>,
     pub error: Option<String>,
     pub trace: Option<String>,
+    /// What became of the page's own span: `sent`, `unsent`, or `none`
+    /// (not reported: api_01 did not record the trace, or never answered);
+    /// `None` while it is on its way.
+    pub report: Option<String>,
+    /// The row's words about it ("sent", "not sent: 502 ...").
+    pub report_text: Option<String>,
 }
 
 impl Row {
@@ -58,6 +64,8 @@ const READ_ROWS: &str = r##"
         failed: text(row, ".failed"),
         error: text(row, ".error"),
         trace: row.querySelector(".trace a")?.getAttribute("href") ?? null,
+        report: row.dataset.report ?? null,
+        report_text: text(row, ".report"),
     }));
 "##;
 
@@ -74,6 +82,27 @@ pub async fn newest_answered(tab: &Tab, count: usize) -> Row {
         (rows.len() == count && rows[0].state == "done").then(|| rows.remove(0))
     })
     .await
+}
+
+/// Waits until the newest row's own span is reported or known not to be,
+/// and gives that row.
+pub async fn newest_reported(tab: &Tab) -> Row {
+    tab.wait_for("the newest row's span to be reported", || async {
+        let mut rows = rows(tab).await;
+        (!rows.is_empty() && rows[0].report.is_some()).then(|| rows.remove(0))
+    })
+    .await
+}
+
+/// The page's counts of its own spans: (sent, not sent).
+pub async fn report_counts(tab: &Tab) -> (u64, u64) {
+    let (sent, unsent): (String, String) = tab
+        .eval(
+            r#"const reports = document.getElementById("reports");
+               return [reports.dataset.sent, reports.dataset.unsent];"#,
+        )
+        .await;
+    (sent.parse().unwrap(), unsent.parse().unwrap())
 }
 
 /// Clicks the button of `scenario` (its `data-scenario`), and gives the

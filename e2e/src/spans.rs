@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use test_collector::Collector;
+use test_collector::{
+    Collector,
+    zipkin_rules::{Kind, Span, TraceTree},
+};
 
 use crate::SPANS_LIMIT;
 
@@ -12,6 +15,10 @@ use crate::SPANS_LIMIT;
 /// 2 from api_02 (SERVER, CLIENT) and 4 from api_03 (a SERVER span and a
 /// work span for each of its two callers).
 pub const SPANS_PER_REQUEST: usize = 9;
+
+/// The spans of one click on api_01's page: the request's, and the page's
+/// own CLIENT span (service `browser`), which api_01's SERVER span joins.
+pub const SPANS_PER_CLICK: usize = SPANS_PER_REQUEST + 1;
 
 /// The spans of `trace_id`.
 pub fn of_trace<'a>(spans: &'a [Value], trace_id: &str) -> Vec<&'a Value> {
@@ -120,4 +127,71 @@ pub fn one_request_links() -> BTreeMap<(String, String), u64> {
     ]
     .map(|(caller, callee)| ((caller.to_owned(), callee.to_owned()), 1))
     .into()
+}
+
+/// The dependency graph of one click on api_01's page: the page's call to
+/// api_01, then [`one_request_links`].
+pub fn one_click_links() -> BTreeMap<(String, String), u64> {
+    let mut links = one_request_links();
+    links.insert(("browser".to_owned(), "api_01".to_owned()), 1);
+    links
+}
+
+fn service_of(span: &Span) -> &str {
+    span.local_endpoint
+        .as_ref()
+        .and_then(|endpoint| endpoint.service_name.as_deref())
+        .unwrap_or("<none>")
+}
+
+/// Checks, by Zipkin's rules, that `trace` is one whole tree rooted at the
+/// page's CLIENT span (service `browser`, calling api_01), whose child is
+/// api_01's SERVER span, within the page's span in time; and that the
+/// trace has four services: browser, api_01, api_02, api_03. Gives the
+/// page's span.
+pub fn assert_browser_rooted(trace: &[Value]) -> Span {
+    trace.iter().for_each(assert_valid_zipkin_v2);
+    let tree = TraceTree::build(trace).unwrap_or_else(|error| panic!("{error}: {trace:#?}"));
+    assert!(tree.is_whole(), "one whole tree: {tree}");
+    let root = tree.root_span().expect("a real root");
+    assert_eq!(
+        (service_of(root), root.kind),
+        ("browser", Some(Kind::Client)),
+        "the page's span is the root: {tree}"
+    );
+    let remote = root
+        .remote_endpoint
+        .as_ref()
+        .and_then(|endpoint| endpoint.service_name.as_deref());
+    assert_eq!(remote, Some("api_01"), "{root}");
+    let servers: Vec<&Span> = tree
+        .root()
+        .children()
+        .filter_map(|child| child.span())
+        .collect();
+    assert!(
+        servers.len() == 1
+            && service_of(servers[0]) == "api_01"
+            && servers[0].kind == Some(Kind::Server),
+        "api_01's SERVER span is the root's one child: {tree}"
+    );
+    let server = servers[0];
+    // The page measured its call from before it was sent until the answer
+    // was read: it covers api_01's time serving it.
+    assert!(
+        root.timestamp <= server.timestamp
+            && root.timestamp + root.duration >= server.timestamp + server.duration,
+        "the page's span ({} + {} µs) covers api_01's ({} + {} µs)",
+        root.timestamp,
+        root.duration,
+        server.timestamp,
+        server.duration
+    );
+    let services: std::collections::BTreeSet<&str> = tree.spans().iter().map(service_of).collect();
+    assert_eq!(
+        services.into_iter().collect::<Vec<_>>(),
+        ["api_01", "api_02", "api_03", "browser"],
+        "{tree}"
+    );
+    root.clone()
 }

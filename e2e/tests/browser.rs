@@ -1,13 +1,16 @@
 //! api_01's page in a real, headless Chromium: each button makes its
 //! request, its row shows the answer (status, failed services, the trace
-//! link), and the collector got that trace, red where the scenario fails.
-//! Also: which clients get the page and which the JSON (`Accept`), and that
+//! link), and the collector got that trace, whole by Zipkin's rules and
+//! rooted at the page's own CLIENT span, red where the scenario fails.
+//! Also: the page's span when Zipkin is away (counted unsent, the click
+//! still works) and when api_01 does not record the trace (not sent);
+//! which clients get the page and which the JSON (`Accept`); and that
 //! loading the page makes no trace. A failed test leaves a screenshot, the
 //! console log and the DOM in `target/browser-artifacts/<test>/`.
 
 use e2e::{
     browser::{DESKTOP, PHONE, Tab, in_browser},
-    page::{click, newest_answered, rows},
+    page::{click, newest_answered, newest_reported, report_counts, rows},
     *,
 };
 use fantoccini::key::Key;
@@ -108,8 +111,36 @@ async fn curl_gets_json_and_a_browser_the_page_which_makes_no_trace() {
     assert!(roots.iter().all(|root| tag(root, "url.path") == Some("/")));
 }
 
+/// After a click on `scenario`: waits for the page to report its span, and
+/// checks the trace at the collector: `count` spans, whole, rooted at the
+/// page's span. Gives the row and the trace.
+async fn reported_trace(
+    tab: &Tab,
+    collector: &Collector,
+    scenario: &str,
+    count: usize,
+) -> (e2e::page::Row, Vec<Value>) {
+    let row = newest_reported(tab).await;
+    assert_eq!(row.report.as_deref(), Some("sent"), "{row:?}");
+    let trace_id = row.trace_id(ZIPKIN_UI);
+    let spans = wait_for_trace(collector, &trace_id, count).await;
+    assert_eq!(spans.len(), count, "{spans:#?}");
+    let page_span = assert_browser_rooted(&spans);
+    // The row's link opens the trace the page's span is in.
+    assert_eq!(page_span.trace_id, trace_id);
+    assert_eq!(page_span.name.as_deref(), Some(scenario));
+    (row, spans)
+}
+
+/// The page's span in `spans`.
+fn page_span(spans: &[Value]) -> &Value {
+    let page = spans_of(spans, "browser", "CLIENT");
+    assert_eq!(page.len(), 1, "{spans:#?}");
+    page[0]
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_plain_click_shows_its_answer_and_its_trace_of_nine_spans() {
+async fn a_plain_click_shows_its_answer_and_its_trace_rooted_at_the_page() {
     let stack = stack(&[]).await;
     let url = stack.api_01.url.clone();
     let mut stack = in_browser("plain_click", DESKTOP, |tab| async move {
@@ -136,16 +167,33 @@ async fn a_plain_click_shows_its_answer_and_its_trace_of_nine_spans() {
         assert_eq!(row.answered.as_deref(), Some("api_02, api_03"), "{row:?}");
         assert_eq!(row.failed.as_deref(), Some("none"), "{row:?}");
         assert_eq!(row.error, None, "{row:?}");
+        let row = newest_reported(&tab).await;
+        assert_eq!(
+            (row.report.as_deref(), row.report_text.as_deref()),
+            (Some("sent"), Some("sent")),
+            "{row:?}"
+        );
+        assert_eq!(report_counts(&tab).await, (1, 0));
         let trace_id = row.trace_id(ZIPKIN_UI);
-        let spans = wait_for_trace(&stack.collector, &trace_id, SPANS_PER_REQUEST).await;
-        spans.iter().for_each(assert_valid_zipkin_v2);
+        let spans = wait_for_trace(&stack.collector, &trace_id, SPANS_PER_CLICK).await;
+        let page = assert_browser_rooted(&spans);
+        assert_eq!(page.trace_id, trace_id);
+        let page = page_span(&spans);
+        assert_eq!(page["name"], "plain");
+        assert_eq!(tag(page, "http.response.status_code"), Some("200"));
+        assert_eq!(tag(page, "error"), None);
+        // By B3's join, api_01's SERVER span takes the page's span id.
+        let server = spans_of(&spans, "api_01", "SERVER")[0];
+        assert_eq!(server["id"], page["id"], "{server}");
+        assert_eq!(dependency_links(&spans), one_click_links());
         assert_no_script_errors(&tab).await;
         stack
     })
     .await;
-    // Nothing but the click's trace: loading the page made no span.
+    // Nothing but the click's trace: loading the page made no span, and
+    // the report through the relay made none either.
     let spans = stack.stop().await;
-    assert_eq!(spans.len(), SPANS_PER_REQUEST, "{spans:#?}");
+    assert_eq!(spans.len(), SPANS_PER_CLICK, "{spans:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,8 +216,12 @@ async fn failure_buttons_show_red_rows_and_their_traces_carry_errors() {
             Some("api_02 answered 500 Internal Server Error"),
             "{row:?}"
         );
-        // api_02 fails before it calls api_03: 3 + 1 + 2 spans.
-        let spans = wait_for_trace(&stack.collector, &row.trace_id(ZIPKIN_UI), 6).await;
+        // api_02 fails before it calls api_03: 3 + 1 + 2 spans, and the
+        // page's.
+        let (_, spans) = reported_trace(&tab, &stack.collector, "fail-api_02", 7).await;
+        let page = page_span(&spans);
+        assert_eq!(tag(page, "http.response.status_code"), Some("502"));
+        assert_eq!(tag(page, "error"), Some("502"));
         let failed = spans_of(&spans, "api_02", "SERVER")[0];
         assert!(tag(failed, "error").is_some(), "{failed}");
         assert_eq!(tag(failed, "http.response.status_code"), Some("500"));
@@ -187,8 +239,9 @@ async fn failure_buttons_show_red_rows_and_their_traces_carry_errors() {
                 .is_some_and(|e| e.contains("api_03 answered 500")),
             "{row:?}"
         );
-        // api_03 fails before its work: 3 + 2 + 2 spans, every one red.
-        let spans = wait_for_trace(&stack.collector, &row.trace_id(ZIPKIN_UI), 7).await;
+        // api_03 fails before its work: 3 + 2 + 2 spans, and the page's,
+        // every one red.
+        let (_, spans) = reported_trace(&tab, &stack.collector, "fail-api_03", 8).await;
         for span in &spans {
             assert!(tag(span, "error").is_some(), "{span}");
         }
@@ -216,14 +269,11 @@ async fn slow_buttons_send_the_typed_delay_and_a_bad_one_shows_the_400() {
             assert_eq!(row.scenario, format!("{service} is slow (300 ms)"));
             assert_eq!(row.status, "200", "{row:?}");
             assert!(row.milliseconds() >= 300, "{row:?}");
-            // The plain 9 spans, and an "injected delay" span in each
-            // request the slow service served (api_03 serves two).
-            let spans = wait_for_trace(
-                &stack.collector,
-                &row.trace_id(ZIPKIN_UI),
-                SPANS_PER_REQUEST + delays,
-            )
-            .await;
+            // The plain 9 spans and the page's, and an "injected delay"
+            // span in each request the slow service served (api_03 serves
+            // two).
+            let (_, spans) =
+                reported_trace(&tab, &stack.collector, scenario, SPANS_PER_CLICK + delays).await;
             let delayed: Vec<_> = spans
                 .iter()
                 .filter(|s| s["name"] == "injected delay")
@@ -255,6 +305,12 @@ async fn slow_buttons_send_the_typed_delay_and_a_bad_one_shows_the_400() {
             assert_eq!(
                 row.trace, None,
                 "a refused request answers no trace id: {row:?}"
+            );
+            let row = newest_reported(&tab).await;
+            assert_eq!(
+                row.report.as_deref(),
+                Some("none"),
+                "no trace, no report: {row:?}"
             );
         }
         assert_no_script_errors(&tab).await;
@@ -302,17 +358,22 @@ async fn a_hanging_callee_gives_a_504_row_and_a_timeout_span_and_no_answer_a_row
                         && span["remoteEndpoint"]["serviceName"] == "api_03"
                         && tag(span, "error.type") == Some("timeout")
                 });
-                let root_504 = trace.iter().any(|span| {
+                let server_504 = trace.iter().any(|span| {
                     e2e::service(span) == "api_01"
                         && kind(span) == "SERVER"
                         && tag(span, "http.response.status_code") == Some("504")
                 });
-                timed_out && root_504
+                let page_504 = trace.iter().any(|span| {
+                    e2e::service(span) == "browser"
+                        && tag(span, "http.response.status_code") == Some("504")
+                        && tag(span, "error") == Some("504")
+                });
+                timed_out && server_504 && page_504
             })
             .await;
         assert!(
             seen,
-            "a timeout span api_01 → api_03 and a 504 root: {spans:#?}"
+            "a timeout span api_01 → api_03, a 504 from api_01 and a red page span: {spans:#?}"
         );
 
         // No answer at all is a row too.
@@ -332,6 +393,64 @@ async fn a_hanging_callee_gives_a_504_row_and_a_timeout_span_and_no_answer_a_row
         assert_no_script_errors(&tab).await;
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_zipkin_away_a_click_still_works_and_its_span_is_counted_unsent() {
+    // api_01's Zipkin refuses connections: its relay cannot forward.
+    let away = RefusingPort::new();
+    let endpoint = format!("http://{}/api/v2/spans", away.addr);
+    let mut builder = Stack::builder().env("ZIPKIN_UI_URL", ZIPKIN_UI);
+    builder = builder.env_for(Api::Api01, "OTEL_EXPORTER_ZIPKIN_ENDPOINT", &endpoint);
+    let stack = builder.start().await;
+    let url = stack.api_01.url.clone();
+    in_browser("zipkin_away", DESKTOP, |tab| async move {
+        tab.open(&url).await;
+        for (count, scenario) in [(1, "plain"), (2, "fail-api_02")] {
+            click(&tab, scenario).await;
+            let row = newest_reported(&tab).await;
+            assert!(
+                row.trace.is_some(),
+                "the answer still links its trace: {row:?}"
+            );
+            assert_eq!(row.report.as_deref(), Some("unsent"), "{row:?}");
+            assert!(
+                row.report_text.as_deref().is_some_and(
+                    |text| text.starts_with("not sent: 502 Zipkin could not be reached")
+                ),
+                "{row:?}"
+            );
+            assert_eq!(report_counts(&tab).await, (0, count));
+        }
+        let shown: String = tab
+            .eval(r#"return document.getElementById("reports").textContent"#)
+            .await;
+        assert_eq!(shown, "The page's own spans: 0 sent to Zipkin, 2 not sent.");
+        assert_eq!(rows(&tab).await[1].status, "200");
+        assert_no_script_errors(&tab).await;
+        drop(stack);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trace_api_01_does_not_record_gets_no_page_span() {
+    // The page leaves the decision to api_01's sampler, which says no.
+    let stack = stack(&[("OTEL_TRACES_SAMPLER", "always_off")]).await;
+    let url = stack.api_01.url.clone();
+    let mut stack = in_browser("not_recorded", DESKTOP, |tab| async move {
+        tab.open(&url).await;
+        let row = click(&tab, "plain").await;
+        assert_eq!(row.status, "200", "{row:?}");
+        let row = newest_reported(&tab).await;
+        assert_eq!(row.report.as_deref(), Some("none"), "{row:?}");
+        assert_eq!(report_counts(&tab).await, (0, 0));
+        assert_no_script_errors(&tab).await;
+        stack
+    })
+    .await;
+    let spans = stack.stop().await;
+    assert!(spans.is_empty(), "{spans:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

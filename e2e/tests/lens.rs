@@ -1,6 +1,7 @@
-//! Zipkin's own UI (Lens) judges our spans: one request's trace page shows
-//! the three services and the waterfall's rows, and the dependency page
-//! draws the three links. Lens's JavaScript builds its span tree and graph
+//! Zipkin's own UI (Lens) judges our spans: one click on api_01's page
+//! makes a trace whose page in Lens shows the four services (the page's
+//! own span, service `browser`, and the three APIs) and the waterfall's
+//! rows, and the dependency page draws the four links. Lens's JavaScript builds its span tree and graph
 //! itself, so this checks our spans against Zipkin's code, beside the
 //! collector's port of Zipkin's Java rules.
 //!
@@ -18,6 +19,7 @@ use std::collections::BTreeSet;
 use e2e::{
     browser::{DESKTOP, in_browser},
     lens::{Lens, lens_dir, node_centres, read_node_panel, read_trace_page},
+    page::{click, newest_reported},
     *,
 };
 
@@ -33,14 +35,17 @@ async fn lens_draws_our_trace_and_our_dependency_graph() {
         .env("ZIPKIN_UI_URL", &lens.url)
         .start()
         .await;
-    let (status, answer) = fetch(&stack.api_01.url, &[]).await;
-    assert_eq!(status, 200, "{answer}");
-    let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
-    assert_eq!(answer["zipkin_url"], lens.trace_url(&trace_id));
-    wait_for_trace(&stack.collector, &trace_id, SPANS_PER_REQUEST).await;
 
     in_browser("lens", DESKTOP, |tab| async move {
-        tab.open(&lens.trace_url(&trace_id)).await;
+        // A click on the page, as a person would make the trace.
+        tab.open(&stack.api_01.url).await;
+        click(&tab, "plain").await;
+        let row = newest_reported(&tab).await;
+        assert_eq!(row.report.as_deref(), Some("sent"), "{row:?}");
+        let trace_id = row.trace_id(&lens.url);
+        wait_for_trace(&stack.collector, &trace_id, SPANS_PER_CLICK).await;
+        // The row's link, followed.
+        tab.open(row.trace.as_deref().unwrap()).await;
         let page = tab
             .wait_for("Lens to draw the trace", || async {
                 let page = read_trace_page(&tab).await;
@@ -49,11 +54,14 @@ async fn lens_draws_our_trace_and_our_dependency_graph() {
             .await;
         println!("Lens's trace page: {page:#?}");
         assert_eq!(page.trace_id.as_deref(), Some(trace_id.as_str()));
-        assert_eq!(page.services.as_deref(), Some("3"), "{page:#?}");
-        // Our 9 spans are 6 rows, and Lens counts 6: it merges each CLIENT
-        // span with the callee's SERVER span that shares its id (B3's
-        // join), as Zipkin's span tree does. The root is api_01's SERVER
-        // span; api_03 serves two callers, each with its work span.
+        assert_eq!(page.services.as_deref(), Some("4"), "{page:#?}");
+        // Our 10 spans are 6 rows, and Lens counts 6: it merges each
+        // CLIENT span with the callee's SERVER span that shares its id
+        // (B3's join), as Zipkin's span tree does; the page's span and
+        // api_01's SERVER span are one row too, which Lens names after the
+        // server side ("api_01: GET /"), as it does every joined row. So
+        // the page's span adds a service (4, not 3) and no row; api_03
+        // serves two callers, each with its work span.
         assert_eq!(page.total_spans.as_deref(), Some("6"), "{page:#?}");
         let mut rows = page.rows.clone();
         rows.sort();
@@ -75,11 +83,11 @@ async fn lens_draws_our_trace_and_our_dependency_graph() {
         // screenshot, click each, and read the panel Lens opens for it.
         let mut links = BTreeSet::new();
         let mut panels = Vec::new();
-        for node in 0..3 {
+        for node in 0..4 {
             // Afresh each time: an open panel narrows the graph, which
             // moves the nodes.
             tab.open(&lens.dependency_url()).await;
-            let centres = node_centres(&tab, 3).await;
+            let centres = node_centres(&tab, 4).await;
             tab.click_at(centres[node].0, centres[node].1).await;
             let panel = tab
                 .wait_for("Lens's panel of the node clicked", || async {
@@ -87,7 +95,7 @@ async fn lens_draws_our_trace_and_our_dependency_graph() {
                     panel
                         .title
                         .as_deref()
-                        .is_some_and(|title| title.starts_with("api_0"))
+                        .is_some_and(|title| title.starts_with("api_0") || title == "browser")
                         .then_some(panel)
                 })
                 .await;
@@ -108,8 +116,8 @@ async fn lens_draws_our_trace_and_our_dependency_graph() {
         }
         println!("Lens's dependency panels: {panels:#?}");
         let titles: BTreeSet<_> = panels.iter().filter_map(|p| p.title.clone()).collect();
-        assert_eq!(titles.len(), 3, "each node once: {panels:#?}");
-        let expected: BTreeSet<(String, String)> = one_request_links().into_keys().collect();
+        assert_eq!(titles.len(), 4, "each node once: {panels:#?}");
+        let expected: BTreeSet<(String, String)> = one_click_links().into_keys().collect();
         assert_eq!(links, expected, "{panels:#?}");
         drop(stack);
     })

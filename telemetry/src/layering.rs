@@ -7,7 +7,7 @@
 use std::{collections::BTreeSet, path::Path};
 
 /// The crate's modules, bottom up (as the crate documentation lists them).
-const BOTTOM_UP: [&str; 12] = [
+const BOTTOM_UP: [&str; 13] = [
     "config",
     "debug_trace",
     "error_text",
@@ -20,6 +20,7 @@ const BOTTOM_UP: [&str; 12] = [
     "log_lines",
     "server",
     "setup",
+    "browser",
 ];
 
 /// Items the crate root re-exports, by the module that defines them: an

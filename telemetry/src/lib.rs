@@ -51,6 +51,8 @@
 //! - [`TelemetryLayer`]: the SERVER span of every request, as a tower layer.
 //! - [`client::send`]: a call to another service in a CLIENT span.
 //! - [`current_trace`]: the trace a request is in, for answers and links.
+//! - [`browser::BrowserRelay`]: a same-origin path a page posts its own
+//!   span to, checked and forwarded to Zipkin.
 //! - [`ConfigError`], [`TelemetryError`]: what can go wrong at start-up.
 //!
 //! Nothing else is public. The `bench` feature opens the internals that
@@ -75,6 +77,8 @@
 //!   spans; `log_lines`: the log, each line of a request with its trace id.
 //! - `setup` ([`Telemetry`]): ties them together at start-up, and flushes
 //!   the last spans at shutdown.
+//! - [`browser`]: the relay of a page's spans; beside the rest, not in the
+//!   request path of traced routes.
 
 mod config;
 mod debug_trace;
@@ -92,6 +96,8 @@ mod log_lines;
 mod server;
 
 mod setup;
+
+pub mod browser;
 
 #[cfg(feature = "bench")]
 pub mod bench;

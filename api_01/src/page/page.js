@@ -2,12 +2,21 @@
 // for its answer at the top of the list. Every answer becomes a row, a
 // failed one included: the page never hides an error. Values from the
 // answer are put in with textContent, never as HTML.
+//
+// Each click is the root of its trace: the page picks the trace and span
+// ids, sends them as B3 headers (with no sampling decision: api_01's
+// sampler decides, and by B3's join its SERVER span takes the page's span
+// id), and, when the answer shows the trace was recorded, reports its own
+// CLIENT span (service "browser") through api_01's same-origin relay. A
+// report that cannot be sent is counted on the page, never an error.
 "use strict";
 
 const config = JSON.parse(document.getElementById("page-config").textContent);
 const results = document.getElementById("results");
 const empty = document.getElementById("empty");
 const delay = document.getElementById("delay");
+const reports = document.getElementById("reports");
+const reportCounts = { sent: 0, unsent: 0 };
 
 const scenarios = {
   "plain": () => ({ label: "Plain request", query: "" }),
@@ -81,15 +90,90 @@ function traceLink(answer) {
   return null;
 }
 
-function finish(row, outcome, status, started) {
+function finish(row, outcome, status, started, ended) {
   row.dataset.state = "done";
   row.dataset.outcome = outcome;
   row.dataset.status = status;
   row.querySelector(".status").textContent = status;
-  row.querySelector(".duration").textContent = `${Math.round(performance.now() - started)} ms`;
+  row.querySelector(".duration").textContent = `${Math.round(ended - started)} ms`;
 }
 
-function showAnswer(row, response, text, started) {
+// Random ids as lowercase hex, never all zeros (Zipkin's "no id").
+function randomHex(bytes) {
+  const values = new Uint8Array(bytes);
+  do {
+    crypto.getRandomValues(values);
+  } while (values.every((value) => value === 0));
+  return Array.from(values, (value) => value.toString(16).padStart(2, "0")).join("");
+}
+
+// Epoch microseconds of a performance.now() reading: rounded down for a
+// start and up for an end, so the span covers what api_01 measured.
+function epochMicros(now, round) {
+  return round((performance.timeOrigin + now) * 1000);
+}
+
+// The click's span, in Zipkin's v2 JSON: only what the relay accepts.
+function clickSpan(ids, scenario, query, started, ended, status) {
+  const tags = { "http.request.method": "GET", "url.path": "/" };
+  if (query) tags["url.query"] = query;
+  tags["http.response.status_code"] = String(status);
+  if (status >= 500) tags.error = String(status);
+  const timestamp = epochMicros(started, Math.floor);
+  return {
+    traceId: ids.traceId,
+    id: ids.spanId,
+    kind: "CLIENT",
+    name: scenario,
+    timestamp,
+    duration: Math.max(1, epochMicros(ended, Math.ceil) - timestamp),
+    localEndpoint: { serviceName: "browser" },
+    remoteEndpoint: { serviceName: config.serviceName },
+    tags,
+  };
+}
+
+function showReports() {
+  reports.dataset.sent = reportCounts.sent;
+  reports.dataset.unsent = reportCounts.unsent;
+  reports.textContent = `The page's own spans: ${reportCounts.sent} sent to Zipkin, ` +
+    `${reportCounts.unsent} not sent.`;
+}
+
+// Sends the click's span through api_01's relay; says in the row, and in
+// the counts, whether it went.
+async function report(row, span) {
+  let outcome;
+  try {
+    const response = await fetch(config.relayPath, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify([span]),
+      cache: "no-store",
+    });
+    if (response.ok) {
+      outcome = "sent";
+    } else {
+      let reason = response.statusText;
+      try {
+        reason = (await response.json()).error || reason;
+      } catch (_) {
+        // No JSON: the status says it.
+      }
+      outcome = `not sent: ${response.status} ${reason}`;
+    }
+  } catch (error) {
+    outcome = `not sent: ${error}`;
+  }
+  const sent = outcome === "sent";
+  reportCounts[sent ? "sent" : "unsent"] += 1;
+  showReports();
+  row.dataset.report = sent ? "sent" : "unsent";
+  detail(row, "Page span", "report", outcome);
+}
+
+// The parsed answer, or null when it is not JSON.
+function showAnswer(row, response, text, started, ended) {
   let answer = null;
   try {
     answer = JSON.parse(text);
@@ -116,22 +200,42 @@ function showAnswer(row, response, text, started) {
   } else {
     detail(row, "Trace", "trace", element("span", null, "none in the answer"));
   }
-  finish(row, response.ok ? "ok" : "error", String(response.status), started);
+  finish(row, response.ok ? "ok" : "error", String(response.status), started, ended);
+  return answer;
 }
 
 async function run(scenario) {
   const { label, query } = scenarios[scenario]();
   const row = addRow(label);
+  const ids = { traceId: randomHex(16), spanId: randomHex(8) };
   const started = performance.now();
+  let response, text;
   try {
-    const response = await fetch(query ? `/?${query}` : "/", {
-      headers: { "Accept": "application/json" },
+    response = await fetch(query ? `/?${query}` : "/", {
+      headers: {
+        "Accept": "application/json",
+        "X-B3-TraceId": ids.traceId,
+        "X-B3-SpanId": ids.spanId,
+      },
       cache: "no-store",
     });
-    showAnswer(row, response, await response.text(), started);
+    text = await response.text();
   } catch (error) {
     detail(row, "Error", "error", `the request failed: ${error}`);
-    finish(row, "error", "network error", started);
+    // No answer, so nothing says api_01 recorded the trace: not reported.
+    row.dataset.report = "none";
+    finish(row, "error", "network error", started, performance.now());
+    return;
+  }
+  const ended = performance.now();
+  const answer = showAnswer(row, response, text, started, ended);
+  // api_01 links a trace only when it recorded it; the page reports its
+  // span only then, into that same trace, so it never overrides api_01's
+  // sampler nor leaves a trace of one browser span.
+  if (answer && typeof answer.zipkin_url === "string" && answer.trace_id === ids.traceId) {
+    await report(row, clickSpan(ids, scenario, query, started, ended, response.status));
+  } else {
+    row.dataset.report = "none";
   }
 }
 
@@ -153,3 +257,4 @@ for (const event of ["focus", "mouseenter", "click", "auxclick", "contextmenu"])
   dependencyLink.addEventListener(event, freshDependencyLink);
 }
 freshDependencyLink();
+showReports();
