@@ -65,12 +65,19 @@ pub async fn serve_with_front(
     app: Router,
     telemetry: Telemetry,
 ) -> anyhow::Result<()> {
-    // Merged after the tracing layer, so it does not wrap them; and the
-    // answer is the outermost layer: it runs before the tracing
-    // middleware, so a request it answers is never seen by it.
-    let app = traced(settings, app, &telemetry).merge(front.routes).layer(
-        middleware::from_fn_with_state(front.answer, answer_in_front),
-    );
+    // The front's routes first, untraced; anything else goes to the traced
+    // routes, whose own fallback (a traced 404) stays theirs. (Merging the
+    // two would keep the untraced router's default fallback: an unknown
+    // path would make no span.) The answer is the outermost layer: it
+    // runs before the tracing middleware, so a request it answers is never
+    // seen by it.
+    let app = front
+        .routes
+        .fallback_service(traced(settings, app, &telemetry))
+        .layer(middleware::from_fn_with_state(
+            front.answer,
+            answer_in_front,
+        ));
     serve_routes(settings, app, telemetry).await
 }
 
