@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The interop matrices: our services beside two Python peers, judged by
-# Zipkin's own trace-tree and dependency rules.
+# The interop matrices: our services beside two Python peers, exporting to
+# the real Zipkin server (fetched by ci/zipkin-server.sh); each trace judged
+# by Zipkin's trace-tree rules over what Zipkin stored, and each row's
+# dependency graph by Zipkin itself.
 #
 # - the Python originals (Flask + py_zipkin, interop/python/, B3 only) in all
 #   8 mixes of api_01..03, in both Python call styles (16 rows);
@@ -36,6 +38,7 @@ venv() {
 venv interop/python/requirements.txt target/interop-venv
 venv interop/otel-python/requirements.txt target/interop-otel-venv
 
-INTEROP_PYTHON="$PWD/target/interop-venv/bin/python" \
+ZIPKIN_SERVER_JAR=$(bash ci/zipkin-server.sh) \
+    INTEROP_PYTHON="$PWD/target/interop-venv/bin/python" \
     INTEROP_OTEL_PYTHON="$PWD/target/interop-otel-venv/bin/python" \
     cargo test --locked -p e2e --test interop -- --ignored --nocapture --test-threads=1

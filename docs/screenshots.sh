@@ -1,26 +1,26 @@
 #!/usr/bin/env bash
 # Takes the pictures in docs/images/ from the real thing: the three services
-# and the test collector, Zipkin's own UI (Lens) served in front of the
-# collector, and headless Chromium clicking api_01's page and opening Lens
+# and the real Zipkin server (fetched by ci/zipkin-server.sh), and headless
+# Chromium clicking api_01's page and opening the UI the server serves
 # (e2e/examples/screenshots.rs); then shrinks them with pngquant and
 # optipng. Everything it starts is stopped when it ends, or is interrupted.
 #
-# Usage: docs/screenshots.sh LENS_DIR     (a Lens build, for example
-#        ../shared/zipkin-ui/build, with serve.py beside it)
-# Needs: chromium chromium-driver pngquant optipng (Debian's packages).
+# Usage: docs/screenshots.sh
+# Needs: Java 17 and Maven; chromium chromium-driver pngquant optipng
+# (Debian's packages).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-[[ $# -eq 1 ]] || { echo "usage: $0 LENS_DIR" >&2; exit 2; }
-lens_dir=$(cd "$1" && pwd)
+[[ $# -eq 0 ]] || { echo "usage: $0" >&2; exit 2; }
 out=docs/images
 for tool in chromium chromedriver pngquant optipng; do
     command -v "$tool" >/dev/null ||
         { echo "$tool is missing: apt-get install -y chromium chromium-driver pngquant optipng" >&2; exit 1; }
 done
 
+jar=$(bash ci/zipkin-server.sh)
 cargo build --quiet --locked -p e2e --example screenshots
-target/debug/examples/screenshots "$lens_dir" "$out" &
+ZIPKIN_SERVER_JAR=$jar target/debug/examples/screenshots "$out" &
 pictures=$!
 # The program stops what it started when it gets SIGTERM.
 trap 'kill -TERM "$pictures" 2>/dev/null; wait "$pictures"' INT TERM

@@ -1,10 +1,10 @@
 //! Takes the pictures of `docs/images/` from the real thing: the three
-//! services and the test collector on loopback, Zipkin's own UI (Lens) in
-//! front of the collector, and a headless Chromium that clicks api_01's
-//! page and opens Lens's pages. Run by `docs/screenshots.sh LENS_DIR`,
-//! which also shrinks the files.
+//! services and the real Zipkin server on loopback, and a headless Chromium
+//! that clicks api_01's page and opens the Zipkin UI (Lens) that the server
+//! serves. Run by `docs/screenshots.sh`, which fetches the server and
+//! shrinks the files.
 //!
-//!     screenshots LENS_DIR OUT_DIR
+//!     ZIPKIN_SERVER_JAR=… screenshots OUT_DIR
 //!
 //! The services are told `ZIPKIN_UI_URL=<Lens>`, so the page's trace links
 //! really open Lens. Everything started stops when this ends, on Ctrl-C or
@@ -13,11 +13,10 @@
 use std::path::{Path, PathBuf};
 
 use e2e::{
-    Collector, Stack,
+    Stack, Zipkin,
     browser::{Tab, in_browser},
     lens::{Lens, node_centres, read_node_panel, read_trace_page},
     page::{Row, click, newest_reported},
-    wait_for_trace,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -30,36 +29,27 @@ const LENS_WINDOW: (u32, u32) = (1200, 720);
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [lens_dir, out] = args.as_slice() else {
-        return Err("usage: screenshots LENS_DIR OUT_DIR".into());
+    let [out] = args.as_slice() else {
+        return Err("usage: ZIPKIN_SERVER_JAR=… screenshots OUT_DIR".into());
     };
-    let lens_dir = Path::new(lens_dir)
-        .canonicalize()
-        .map_err(|error| format!("LENS_DIR {lens_dir}: {error}"))?;
-    if !lens_dir.join("index.html").is_file() {
-        return Err(format!(
-            "no Lens build (index.html) in {}",
-            lens_dir.display()
-        ));
-    }
     let out = PathBuf::from(out);
     std::fs::create_dir_all(&out).map_err(|error| format!("{}: {error}", out.display()))?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     // Stopping drops the pictures' future: every process it started is
     // killed as it drops.
     tokio::select! {
-        () = take_pictures(&lens_dir, &out) => Ok(()),
+        () = take_pictures(&out) => Ok(()),
         _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
         _ = terminate.recv() => Err("terminated".into()),
     }
 }
 
-async fn take_pictures(lens_dir: &Path, out: &Path) {
-    let collector = Collector::start().await.expect("the collector starts");
-    let lens = Lens::start(lens_dir, &format!("http://{}", collector.addr)).await;
+async fn take_pictures(out: &Path) {
+    let zipkin = Zipkin::real().await;
+    let lens = Lens::of(&zipkin);
     // api_03's work takes its default 100 ms, as the README describes it.
     let stack = Stack::builder()
-        .collector(collector)
+        .zipkin(zipkin)
         .env("ZIPKIN_UI_URL", &lens.url)
         .env("WORK_MS", "100")
         .start()
@@ -87,8 +77,11 @@ async fn take_pictures(lens_dir: &Path, out: &Path) {
         (plain, failed)
     })
     .await;
-    wait_for_trace(&stack.collector, &plain, e2e::SPANS_PER_CLICK).await;
-    wait_for_trace(&stack.collector, &failed, 8).await;
+    stack
+        .zipkin
+        .wait_for_trace(&plain, e2e::SPANS_PER_CLICK)
+        .await;
+    stack.zipkin.wait_for_trace(&failed, 8).await;
 
     let out_dir = out.to_path_buf();
     in_browser("screenshots-lens", LENS_WINDOW, |tab| async move {

@@ -1,7 +1,14 @@
 //! The fault suite's cases: the three services under a steady load, one
 //! fault made and undone by the case itself, and everything needed to
-//! judge it afterwards: every answer, what the collector received, each
-//! service's own span account, its memory during the fault.
+//! judge it afterwards: every answer, every upload that crossed the
+//! [`Wire`](crate::Wire) to Zipkin with Zipkin's answer, what Zipkin holds
+//! at the end (the real server in `.ci/run`), each service's own span
+//! account, its memory during the fault.
+//!
+//! The wire makes the faults a Zipkin does not make on demand (slow, `503`,
+//! a refusal in Zipkin's own words); the case kills and restarts Zipkin
+//! itself. A killed Zipkin forgets what it stored, as Zipkin's in-memory
+//! storage does: what it took before is known from the wire.
 //!
 //! `e2e/tests/faults.rs` runs each case and checks it; `bench/run.sh
 //! --faults` runs the same cases longer and prints the table
@@ -11,17 +18,18 @@
 //! last three seconds), but nothing judged depends on the clock: the load
 //! keeps its rate whatever the machine does, each answer is judged by
 //! whether it came before, during or after the fault, and before the
-//! stack stops, a case waits, with a deadline, until the collector holds
+//! stack stops, a case waits, with a deadline, until Zipkin has taken
 //! every span it must.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use loadgen::{Answer, Load, percentile};
 use serde_json::Value;
-use test_collector::Fault;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::{Api, EXIT_LIMIT, SPANS_PER_REQUEST, SpanAccount, Stack, Zipkin, of_trace, service};
+use crate::{
+    Api, EXIT_LIMIT, Fault, Links, SPANS_PER_REQUEST, SpanAccount, Stack, Upload, of_trace, service,
+};
 
 /// A fault, and what undoes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +42,7 @@ pub enum Case {
     ZipkinSlow,
     /// Every upload answered `503` with `Retry-After: 1`.
     ZipkinUnavailable,
-    /// Every upload refused with `400`.
+    /// Every upload refused with `400` (sent to Zipkin's v1 endpoint).
     ZipkinRefuses,
     /// Every upload stored, and answered after the upload timeout: each
     /// retry reaches Zipkin again.
@@ -82,9 +90,9 @@ impl Case {
     }
 }
 
-/// The text a refusing Zipkin answers with, in Zipkin's own words for a
-/// batch it cannot read.
-pub const REFUSAL_TEXT: &str = "Malformed reading List<Span> from json";
+/// What Zipkin answers to [`Case::ZipkinRefuses`]'s uploads, in its own
+/// words (the stand-in's copy of them, which the real server confirms).
+pub const REFUSAL_TEXT: &str = test_collector::V1_REFUSAL;
 /// How late [`Case::ZipkinSlow`] answers.
 pub const SLOW_ANSWER: Duration = Duration::from_secs(2);
 /// The upload timeout of [`Case::ZipkinAnswersLate`], and how late it
@@ -94,6 +102,9 @@ const LATE_ANSWER: Duration = Duration::from_millis(1500);
 /// How long the spans of a case may take to arrive once its fault is
 /// undone: the longest pause between retries (5 s) and more.
 const SETTLE_LIMIT: Duration = Duration::from_secs(40);
+/// At most how long a restarted Zipkin takes to answer again (the real
+/// one is a JVM).
+const ZIPKIN_START: Duration = Duration::from_secs(20);
 
 /// How long and how hard a case runs.
 #[derive(Clone, Copy, Debug)]
@@ -147,13 +158,22 @@ pub struct Report {
     /// When the fault was made, and when it was undone.
     pub fault_began: Instant,
     pub fault_ended: Instant,
-    /// Whether the collector held every span it had to before the stop
-    /// (only for the cases that lose nothing).
+    /// Whether Zipkin took every span it had to before the stop (only for
+    /// the cases that lose nothing).
     pub settled: Option<bool>,
-    /// Every span the collector received, in arrival order.
+    /// Which Zipkin judged: the real one or the stand-in.
+    pub judge: &'static str,
+    /// Every upload that crossed the wire, with Zipkin's answer.
+    pub uploads: Vec<Upload>,
+    /// The spans of every upload Zipkin took, in order (a span sent twice
+    /// is here twice).
     pub spans: Vec<Value>,
-    /// Uploads the collector answered with its fault, and their spans.
-    pub refused: (u64, u64),
+    /// When Zipkin's last life began (a killed Zipkin forgets), and every
+    /// span it holds at the end, read through its API.
+    pub life_began: std::time::Instant,
+    pub stored: Vec<Value>,
+    /// Zipkin's own dependency links over what it holds at the end.
+    pub links: Links,
     /// Each service's accounts, one per life that stopped cleanly, and
     /// whether a life of it was killed (and so gave none).
     pub accounts: BTreeMap<&'static str, (Vec<SpanAccount>, bool)>,
@@ -166,12 +186,17 @@ pub struct Report {
 
 /// Runs `case` at `scale`, and stops the stack.
 pub async fn run(case: Case, scale: Scale) -> Report {
-    let mut zipkin = Zipkin::start();
     let mut builder = Stack::builder()
-        .zipkin_endpoint(&zipkin.endpoint())
+        .through_wire()
         // The measurement: spans leave every 500 ms at the latest.
         .env("OTEL_BSP_SCHEDULE_DELAY", "500");
     match case {
+        Case::ZipkinRestart => {
+            // Away for the fault and then the time a real Zipkin takes to
+            // start: the queue holds all of it, so nothing is dropped.
+            let queue = scale.rate * 4.0 * (scale.fault + ZIPKIN_START).as_secs_f64();
+            builder = builder.env("OTEL_BSP_MAX_QUEUE_SIZE", &queue.to_string());
+        }
         Case::ZipkinAwayLong => {
             builder = builder.env("OTEL_BSP_MAX_QUEUE_SIZE", &scale.small_queue().to_string());
         }
@@ -195,14 +220,13 @@ pub async fn run(case: Case, scale: Scale) -> Report {
     let fault_began = Instant::now();
     let mut killed = false;
     match case {
-        Case::ZipkinRestart | Case::ZipkinAwayLong => zipkin.kill(),
-        Case::ZipkinSlow => zipkin.set_fault(Fault::Slow(SLOW_ANSWER)),
-        Case::ZipkinUnavailable => zipkin.set_fault(Fault::Unavailable { retry_after_s: 1 }),
-        Case::ZipkinRefuses => zipkin.set_fault(Fault::Refuse {
-            status: 400,
-            text: REFUSAL_TEXT.to_owned(),
-        }),
-        Case::ZipkinAnswersLate => zipkin.set_fault(Fault::Slow(LATE_ANSWER)),
+        Case::ZipkinRestart | Case::ZipkinAwayLong => stack.zipkin.kill().await,
+        Case::ZipkinSlow => stack.wire().set_fault(Fault::Slow(SLOW_ANSWER)),
+        Case::ZipkinUnavailable => stack
+            .wire()
+            .set_fault(Fault::Unavailable { retry_after_s: 1 }),
+        Case::ZipkinRefuses => stack.wire().set_fault(Fault::Misrouted),
+        Case::ZipkinAnswersLate => stack.wire().set_fault(Fault::Slow(LATE_ANSWER)),
         Case::CalleeKilled => {
             stack.api_03.kill().await;
             killed = true;
@@ -214,9 +238,9 @@ pub async fn run(case: Case, scale: Scale) -> Report {
     }
     let rss_kib = watch_memory(&mut stack, fault_began + fault).await;
     match case {
-        Case::ZipkinRestart | Case::ZipkinAwayLong => zipkin.restart(),
+        Case::ZipkinRestart | Case::ZipkinAwayLong => stack.zipkin.restart().await,
         Case::CalleeKilled | Case::CalleeStopped => stack.api_03.restart().await,
-        _ => zipkin.set_fault(Fault::None),
+        _ => stack.wire().set_fault(Fault::None),
     }
     let fault_ended = Instant::now();
     let answers = running
@@ -226,18 +250,20 @@ pub async fn run(case: Case, scale: Scale) -> Report {
         .answers;
 
     // Before the stop, which would send what is held anyway: the spans of
-    // every answered request must have arrived on their own.
+    // every answered request must have been taken on their own.
     let settled = if case.loses_nothing() {
         let traces: Vec<String> = answers.iter().filter_map(trace_id).collect();
-        let (_, complete) = zipkin
-            .store
-            .wait_for(SETTLE_LIMIT, |spans| {
-                traces
-                    .iter()
-                    .all(|trace| distinct(&of_trace(spans, trace)) >= SPANS_PER_REQUEST)
-            })
-            .await;
-        Some(complete)
+        let deadline = Instant::now() + SETTLE_LIMIT;
+        loop {
+            let taken = stack.wire().accepted_spans();
+            let complete = traces
+                .iter()
+                .all(|trace| distinct(&of_trace(&taken, trace)) >= SPANS_PER_REQUEST);
+            if complete || Instant::now() >= deadline {
+                break Some(complete);
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
     } else {
         None
     };
@@ -254,14 +280,27 @@ pub async fn run(case: Case, scale: Scale) -> Report {
         accounts.insert(api.name(), (service.span_accounts(), was_killed));
         logs.insert(api.name(), service.logs());
     }
+    let uploads = stack.wire().uploads();
+    let life_began = stack.zipkin.life_began;
+    let taken_in_life: Vec<Value> = uploads
+        .iter()
+        .filter(|upload| upload.accepted() && upload.answered >= life_began)
+        .flat_map(|upload| upload.spans.clone())
+        .collect();
+    let all: Vec<&Value> = taken_in_life.iter().collect();
+    let stored = stack.zipkin.spans_once_at_least(distinct(&all)).await;
     Report {
         case,
         answers,
         fault_began,
         fault_ended,
         settled,
-        spans: zipkin.store.spans(),
-        refused: zipkin.store.refused(),
+        judge: stack.zipkin.judge.name(),
+        spans: stack.wire().accepted_spans(),
+        uploads,
+        life_began,
+        stored,
+        links: stack.zipkin.dependencies().await,
         accounts,
         rss_kib,
         logs,
@@ -346,7 +385,28 @@ impl Report {
         (percentile(&before, 0.99), percentile(&during, 0.99))
     }
 
-    /// The distinct spans the collector received from `service_name`.
+    /// Uploads Zipkin (or the wire, for it) answered with an error, and the
+    /// spans they carried (sent again, a span counts again).
+    pub fn refused(&self) -> (u64, u64) {
+        let refused = self
+            .uploads
+            .iter()
+            .filter(|upload| upload.status.is_some_and(|status| status >= 300));
+        refused.fold((0, 0), |(uploads, spans), upload| {
+            (uploads + 1, spans + upload.spans.len() as u64)
+        })
+    }
+
+    /// The spans Zipkin took in its last life: what it must hold.
+    pub fn taken_in_last_life(&self) -> Vec<&Value> {
+        self.uploads
+            .iter()
+            .filter(|upload| upload.accepted() && upload.answered >= self.life_began)
+            .flat_map(|upload| upload.spans.iter())
+            .collect()
+    }
+
+    /// The distinct spans Zipkin took from `service_name`.
     pub fn received(&self, service_name: &str) -> usize {
         let spans: Vec<&Value> = self
             .spans
@@ -356,7 +416,7 @@ impl Report {
         distinct(&spans)
     }
 
-    /// Spans the collector received more than once.
+    /// Spans Zipkin was sent again after it had taken them.
     pub fn duplicates(&self) -> usize {
         let all: Vec<&Value> = self.spans.iter().collect();
         self.spans.len() - distinct(&all)
@@ -425,7 +485,7 @@ impl Report {
         }
         if self.duplicates() > 0 {
             note.push_str(&format!(
-                "; {} received twice (Zipkin merges)",
+                "; {} received twice (Zipkin keeps one)",
                 self.duplicates()
             ));
         }

@@ -1,70 +1,23 @@
-//! Zipkin's own web UI (Lens) in front of the tests' collector, so a test
-//! can see our spans as a Zipkin user does, drawn by Zipkin's JavaScript.
-//!
-//! Lens is not in the repository: it is a build of Zipkin's `zipkin-lens`
-//! found at `LENS_DIR` (by default `../shared/zipkin-ui/build` beside the
-//! workspace), served by the `serve.py` next to that folder, which also
-//! passes Lens's API calls on to the collector.
+//! Zipkin's own web UI, Lens, as the real server serves it at `/zipkin/`:
+//! its pages, and what a test reads off them, so a test sees our spans as
+//! a Zipkin user does, drawn by Zipkin's JavaScript.
 
-use std::{
-    io::Cursor,
-    path::{Path, PathBuf},
-};
+use std::io::Cursor;
 
-use crate::{Program, Service, browser::Tab, workspace};
+use crate::{Zipkin, browser::Tab};
 
-/// A Lens build, or where one was looked for.
-pub fn lens_dir() -> Result<PathBuf, PathBuf> {
-    let dir = match std::env::var_os("LENS_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => workspace().join("../shared/zipkin-ui/build"),
-    };
-    // serve.py compares paths with the absolute folder: a relative one
-    // would serve index.html for every file.
-    match dir.canonicalize() {
-        Ok(dir) if dir.join("index.html").is_file() => Ok(dir),
-        _ => Err(dir),
-    }
-}
-
-/// Lens, served in front of a Zipkin-v2 API.
+/// The UI of a running Zipkin (the real server: the stand-in has none).
 pub struct Lens {
     /// `http://127.0.0.1:<port>/zipkin`: the base of every Lens page, and
     /// the `ZIPKIN_UI_URL` that makes the services' links open Lens.
     pub url: String,
-    _server: Service,
 }
 
 impl Lens {
-    /// Serves the Lens build in `dir` with the `serve.py` beside it, on a
-    /// port the OS picks, in front of the API at `backend`
-    /// (`http://127.0.0.1:<port>`).
-    pub async fn start(dir: &Path, backend: &str) -> Lens {
-        let script = dir.parent().unwrap_or(dir).join("serve.py");
-        assert!(
-            script.is_file(),
-            "no {} to serve Lens with",
-            script.display()
-        );
-        let program = Program::System {
-            path: "/usr/bin/python3".into(),
-            args: [
-                script.to_str(),
-                Some("--lens-dir"),
-                dir.to_str(),
-                Some("--backend"),
-                Some(backend),
-                Some("--port"),
-                Some("0"),
-            ]
-            .into_iter()
-            .map(|arg| arg.expect("a UTF-8 path").to_owned())
-            .collect(),
-        };
-        let server = Service::start("lens", &program, &[]).await;
+    pub fn of(zipkin: &Zipkin) -> Lens {
+        assert!(zipkin.is_real(), "only the real Zipkin serves Lens");
         Lens {
-            url: format!("{}/zipkin", server.url),
-            _server: server,
+            url: format!("{}/zipkin", zipkin.url()),
         }
     }
 

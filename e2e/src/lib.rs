@@ -1,6 +1,7 @@
 //! The end-to-end test harness: the three services as real processes on
-//! loopback (our binaries, or the Python originals), a Zipkin-compatible
-//! collector in process, and what Zipkin would have received.
+//! loopback (our binaries, or the Python peers), exporting to Zipkin (the
+//! real server, or the project's stand-in: [`Zipkin`]), and what Zipkin
+//! says it holds.
 //!
 //! Nothing here waits on luck:
 //! - each service listens on a port the OS picks (`PORT=0`); the harness
@@ -11,7 +12,7 @@
 //! - every process is killed when its [`Service`] is dropped.
 //!
 //! [`browser`] adds a real, headless Chromium for the tests of api_01's page,
-//! and [`lens`] Zipkin's own UI in front of the collector.
+//! and [`lens`] reads the UI the real Zipkin serves.
 
 mod account;
 pub mod browser;
@@ -25,6 +26,7 @@ pub mod page;
 mod process;
 mod spans;
 mod stack;
+pub mod wire;
 mod zipkin;
 
 pub use account::SpanAccount;
@@ -35,5 +37,5 @@ pub use http::{fetch, http};
 pub use process::{Program, Service, binaries, workspace};
 pub use spans::*;
 pub use stack::{Api, CallStyle, EXIT_LIMIT, Implementation, SPANS_LIMIT, Stack, StackBuilder};
-pub use test_collector::{Collector, Fault, dependency_links};
-pub use zipkin::Zipkin;
+pub use wire::{Fault, Upload, Wire};
+pub use zipkin::{Judge, Link, Links, Zipkin, next_millisecond};

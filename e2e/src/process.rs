@@ -128,6 +128,8 @@ pub struct Service {
     env: Vec<(String, String)>,
     open_files: Option<u64>,
     child: Child,
+    /// How long it may take to listen, each time it starts.
+    start_limit: Duration,
     /// Set for a [`Program::System`]: the process group to kill.
     group: Option<u32>,
     /// Every line it printed, in every life.
@@ -146,6 +148,17 @@ impl Service {
         Self::start_with_open_files(name, program, env, None).await
     }
 
+    /// [`Service::start`] for a program that may take up to `limit` to
+    /// listen (a JVM).
+    pub async fn start_within(
+        name: &str,
+        program: &Program,
+        env: &[(String, String)],
+        limit: Duration,
+    ) -> Service {
+        Self::start_with(name, program, env, None, limit).await
+    }
+
     /// [`Service::start`], with the process's open-file limit, soft and
     /// hard, set to `open_files` (for that process only), so that a test of
     /// what happens at the limit is fast, and does not depend on the
@@ -155,6 +168,16 @@ impl Service {
         program: &Program,
         env: &[(String, String)],
         open_files: Option<u64>,
+    ) -> Service {
+        Self::start_with(name, program, env, open_files, START_LIMIT).await
+    }
+
+    async fn start_with(
+        name: &str,
+        program: &Program,
+        env: &[(String, String)],
+        open_files: Option<u64>,
+        start_limit: Duration,
     ) -> Service {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (child, readers) = spawn(name, program, env, open_files, &logs);
@@ -166,6 +189,7 @@ impl Service {
             env: env.to_vec(),
             open_files,
             child,
+            start_limit,
             group,
             logs,
             readers,
@@ -225,7 +249,7 @@ impl Service {
 
     /// Waits until the process listens, and gives its port.
     async fn wait_until_listening(&mut self) -> u16 {
-        let deadline = Instant::now() + START_LIMIT;
+        let deadline = Instant::now() + self.start_limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 self.read_to_the_end();
@@ -240,8 +264,9 @@ impl Service {
             }
             assert!(
                 Instant::now() < deadline,
-                "{} did not listen within {START_LIMIT:?}: {:#?}",
+                "{} did not listen within {:?}: {:#?}",
                 self.name,
+                self.start_limit,
                 self.logs()
             );
             tokio::time::sleep(POLL).await;

@@ -1,15 +1,12 @@
-//! Reading what the collector received: a trace's spans, their fields, and
-//! the checks every test makes of Zipkin's format.
+//! Reading what Zipkin holds: a trace's spans, their fields, and the checks
+//! every test makes of Zipkin's format.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use test_collector::{
-    Collector,
-    zipkin_rules::{Kind, Span, TraceTree},
-};
+use test_collector::zipkin_rules::{Kind, Span, TraceTree};
 
-use crate::SPANS_LIMIT;
+use crate::Links;
 
 /// The spans of one request to api_01: 3 from api_01 (SERVER, two CLIENT),
 /// 2 from api_02 (SERVER, CLIENT) and 4 from api_03 (a SERVER span and a
@@ -26,22 +23,6 @@ pub fn of_trace<'a>(spans: &'a [Value], trace_id: &str) -> Vec<&'a Value> {
         .iter()
         .filter(|span| span["traceId"] == trace_id)
         .collect()
-}
-
-/// Waits until the collector holds `count` spans of `trace_id`.
-pub async fn wait_for_trace(collector: &Collector, trace_id: &str, count: usize) -> Vec<Value> {
-    let (spans, complete) = collector
-        .store
-        .wait_for(SPANS_LIMIT, |spans| {
-            of_trace(spans, trace_id).len() >= count
-        })
-        .await;
-    assert!(
-        complete,
-        "expected {count} spans of trace {trace_id} within {SPANS_LIMIT:?}, got {}: {spans:#?}",
-        of_trace(&spans, trace_id).len()
-    );
-    of_trace(&spans, trace_id).into_iter().cloned().collect()
 }
 
 pub fn service(span: &Value) -> &str {
@@ -115,6 +96,14 @@ pub fn assert_valid_zipkin_v2(span: &Value) {
             "tags must be strings: {span}"
         );
     }
+}
+
+/// Links as call counts, `(caller, callee) → calls`.
+pub fn call_counts(links: &Links) -> BTreeMap<(String, String), u64> {
+    links
+        .iter()
+        .map(|(pair, link)| (pair.clone(), link.call_count))
+        .collect()
 }
 
 /// The dependency graph of one request to api_01: api_01 → api_02,

@@ -1,16 +1,15 @@
-//! The three services wired together and exporting to a collector, as a
-//! test asks for them with [`Stack::builder`]: which implementation runs
-//! each service, what they are told, where a call goes instead, and whether
-//! every hop is recorded.
+//! The three services wired together and exporting to Zipkin, as a test
+//! asks for them with [`Stack::builder`]: which implementation runs each
+//! service, what they are told, where a call goes instead, whether every
+//! hop is recorded, and whether the uploads cross a [`Wire`].
 
 use std::time::Duration;
 
 use serde_json::Value;
-use test_collector::Collector;
 
-use crate::{Hop, Program, RefusingPort, Service};
+use crate::{Hop, Program, RefusingPort, Service, Wire, Zipkin};
 
-/// How long spans may take to reach the collector.
+/// How long spans may take to reach Zipkin.
 pub const SPANS_LIMIT: Duration = Duration::from_secs(15);
 /// How long a service may take to exit after SIGTERM.
 pub const EXIT_LIMIT: Duration = Duration::from_secs(15);
@@ -94,14 +93,22 @@ pub struct StackBuilder {
     record_hops: bool,
     open_files: [Option<u64>; 3],
     restartable: [bool; 3],
-    collector: Option<Collector>,
+    zipkin: Option<Zipkin>,
+    wire: bool,
 }
 
 impl StackBuilder {
-    /// Exports to `collector`, already running, instead of a new one (a
-    /// test that serves Lens in front of it before the services start).
-    pub fn collector(mut self, collector: Collector) -> Self {
-        self.collector = Some(collector);
+    /// Exports to `zipkin`, made by the test, instead of a new one (the
+    /// real server whatever the run's judge, or one still away).
+    pub fn zipkin(mut self, zipkin: Zipkin) -> Self {
+        self.zipkin = Some(zipkin);
+        self
+    }
+
+    /// Sends every upload across a [`Wire`] on its way to Zipkin, which
+    /// records it and can make faults ([`Stack::wire`]).
+    pub fn through_wire(mut self) -> Self {
+        self.wire = true;
         self
     }
 
@@ -117,7 +124,8 @@ impl StackBuilder {
         self
     }
 
-    /// Sends the services' spans to `endpoint` instead of the collector.
+    /// Sends the services' spans to `endpoint` instead of Zipkin (which is
+    /// then never started).
     pub fn zipkin_endpoint(mut self, endpoint: &str) -> Self {
         self.zipkin_endpoint = Some(endpoint.to_owned());
         self
@@ -156,17 +164,24 @@ impl StackBuilder {
         self
     }
 
-    /// Starts the collector, then api_03, api_02 and api_01 (callees first,
-    /// so each caller can be told where they are).
+    /// Starts Zipkin (the run's judge, see [`Zipkin`]), then api_03, api_02
+    /// and api_01 (callees first, so each caller can be told where they
+    /// are).
     pub async fn start(self) -> Stack {
-        let collector = match self.collector {
-            Some(collector) => collector,
-            None => Collector::start().await.expect("the collector starts"),
+        let zipkin = match self.zipkin {
+            Some(zipkin) => zipkin,
+            None if self.zipkin_endpoint.is_some() => Zipkin::away(),
+            None => Zipkin::start().await,
         };
-        let endpoint = self
-            .zipkin_endpoint
-            .clone()
-            .unwrap_or_else(|| collector.endpoint());
+        let wire = match self.wire {
+            true => Some(Wire::start(&zipkin.url()).await),
+            false => None,
+        };
+        let endpoint = match (&self.zipkin_endpoint, &wire) {
+            (Some(endpoint), _) => endpoint.clone(),
+            (None, Some(wire)) => wire.endpoint(),
+            (None, None) => zipkin.endpoint(),
+        };
         let mut started: Vec<Service> = Vec::new();
         let mut hops = Vec::new();
         let mut held_ports = Vec::new();
@@ -234,7 +249,8 @@ impl StackBuilder {
         }
         let [api_03, api_02, api_01] = <[Service; 3]>::try_from(started).ok().unwrap();
         Stack {
-            collector,
+            zipkin,
+            wire,
             api_01,
             api_02,
             api_03,
@@ -244,9 +260,10 @@ impl StackBuilder {
     }
 }
 
-/// The three services, wired to each other and to a collector.
+/// The three services, wired to each other and to Zipkin.
 pub struct Stack {
-    pub collector: Collector,
+    pub zipkin: Zipkin,
+    wire: Option<Wire>,
     pub api_01: Service,
     pub api_02: Service,
     pub api_03: Service,
@@ -257,7 +274,7 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Our three services, exporting to the stack's collector, each call
+    /// Our three services, exporting to the stack's Zipkin, each call
     /// going straight to its callee.
     pub fn builder() -> StackBuilder {
         StackBuilder {
@@ -269,7 +286,8 @@ impl Stack {
             record_hops: false,
             open_files: [None; 3],
             restartable: [false; 3],
-            collector: None,
+            zipkin: None,
+            wire: false,
         }
     }
 
@@ -305,17 +323,33 @@ impl Stack {
             .unwrap_or_else(|| panic!("no recorded hop {caller:?} → {callee:?}"))
     }
 
+    /// The wire the uploads cross ([`StackBuilder::through_wire`]).
+    pub fn wire(&self) -> &Wire {
+        self.wire.as_ref().expect("a stack started through_wire()")
+    }
+
     /// Stops the three services with SIGTERM, which makes each flush its
-    /// spans, and gives every span the collector holds then: nothing more
-    /// can arrive, so a test can count exactly.
+    /// spans, and gives every span Zipkin holds then: nothing more can
+    /// arrive, so a test can count exactly. Zipkin stores a batch just
+    /// after it answers it: this waits, with a deadline, until it holds
+    /// as many spans as the services say it took.
     pub async fn stop(&mut self) -> Vec<Value> {
         for service in self.services() {
             service.sigterm();
         }
+        let mut exported = 0;
         for service in self.services() {
             service.wait_for_exit(EXIT_LIMIT).await;
+            exported += service
+                .span_accounts()
+                .iter()
+                .map(|a| a.exported)
+                .sum::<u64>();
         }
-        self.collector.store.spans()
+        if !self.zipkin.is_running() {
+            return Vec::new();
+        }
+        self.zipkin.spans_once_at_least(exported as usize).await
     }
 
     /// Stops the services (see [`Stack::stop`]) and gives every span of the

@@ -112,18 +112,18 @@ async fn curl_gets_json_and_a_browser_the_page_which_makes_no_trace() {
 }
 
 /// After a click on `scenario`: waits for the page to report its span, and
-/// checks the trace at the collector: `count` spans, whole, rooted at the
-/// page's span. Gives the row and the trace.
+/// checks the trace in Zipkin: `count` spans, whole, rooted at the page's
+/// span. Gives the row and the trace.
 async fn reported_trace(
     tab: &Tab,
-    collector: &Collector,
+    zipkin: &Zipkin,
     scenario: &str,
     count: usize,
 ) -> (e2e::page::Row, Vec<Value>) {
     let row = newest_reported(tab).await;
     assert_eq!(row.report.as_deref(), Some("sent"), "{row:?}");
     let trace_id = row.trace_id(ZIPKIN_UI);
-    let spans = wait_for_trace(collector, &trace_id, count).await;
+    let spans = zipkin.wait_for_trace(&trace_id, count).await;
     assert_eq!(spans.len(), count, "{spans:#?}");
     let page_span = assert_browser_rooted(&spans);
     // The row's link opens the trace the page's span is in.
@@ -175,7 +175,10 @@ async fn a_plain_click_shows_its_answer_and_its_trace_rooted_at_the_page() {
         );
         assert_eq!(report_counts(&tab).await, (1, 0));
         let trace_id = row.trace_id(ZIPKIN_UI);
-        let spans = wait_for_trace(&stack.collector, &trace_id, SPANS_PER_CLICK).await;
+        let spans = stack
+            .zipkin
+            .wait_for_trace(&trace_id, SPANS_PER_CLICK)
+            .await;
         let page = assert_browser_rooted(&spans);
         assert_eq!(page.trace_id, trace_id);
         let page = page_span(&spans);
@@ -185,7 +188,8 @@ async fn a_plain_click_shows_its_answer_and_its_trace_rooted_at_the_page() {
         // By B3's join, api_01's SERVER span takes the page's span id.
         let server = spans_of(&spans, "api_01", "SERVER")[0];
         assert_eq!(server["id"], page["id"], "{server}");
-        assert_eq!(dependency_links(&spans), one_click_links());
+        let links = stack.zipkin.links_of(&trace_id).await;
+        assert_eq!(call_counts(&links), one_click_links());
         assert_no_script_errors(&tab).await;
         stack
     })
@@ -218,7 +222,7 @@ async fn failure_buttons_show_red_rows_and_their_traces_carry_errors() {
         );
         // api_02 fails before it calls api_03: 3 + 1 + 2 spans, and the
         // page's.
-        let (_, spans) = reported_trace(&tab, &stack.collector, "fail-api_02", 7).await;
+        let (_, spans) = reported_trace(&tab, &stack.zipkin, "fail-api_02", 7).await;
         let page = page_span(&spans);
         assert_eq!(tag(page, "http.response.status_code"), Some("502"));
         assert_eq!(tag(page, "error"), Some("502"));
@@ -241,7 +245,7 @@ async fn failure_buttons_show_red_rows_and_their_traces_carry_errors() {
         );
         // api_03 fails before its work: 3 + 2 + 2 spans, and the page's,
         // every one red.
-        let (_, spans) = reported_trace(&tab, &stack.collector, "fail-api_03", 8).await;
+        let (_, spans) = reported_trace(&tab, &stack.zipkin, "fail-api_03", 8).await;
         for span in &spans {
             assert!(tag(span, "error").is_some(), "{span}");
         }
@@ -273,7 +277,7 @@ async fn slow_buttons_send_the_typed_delay_and_a_bad_one_shows_the_400() {
             // span in each request the slow service served (api_03 serves
             // two).
             let (_, spans) =
-                reported_trace(&tab, &stack.collector, scenario, SPANS_PER_CLICK + delays).await;
+                reported_trace(&tab, &stack.zipkin, scenario, SPANS_PER_CLICK + delays).await;
             let delayed: Vec<_> = spans
                 .iter()
                 .filter(|s| s["name"] == "injected delay")
@@ -348,10 +352,8 @@ async fn a_hanging_callee_gives_a_504_row_and_a_timeout_span_and_no_answer_a_row
         );
         let trace_id = row.trace_id(ZIPKIN_UI);
         let (spans, seen) = stack
-            .collector
-            .store
-            .wait_for(SPANS_LIMIT, |spans| {
-                let trace = of_trace(spans, &trace_id);
+            .zipkin
+            .wait_for_trace_where(&trace_id, |trace| {
                 let timed_out = trace.iter().any(|span| {
                     e2e::service(span) == "api_01"
                         && kind(span) == "CLIENT"

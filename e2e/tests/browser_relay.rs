@@ -1,12 +1,14 @@
 //! api_01's relay of the page's spans (`POST /browser/spans`), used as an
 //! attacker would, against the real binary: each hostile post gets its 4xx
-//! and its words, nothing it carried reaches the collector, and api_01
-//! stays up. A valid post does arrive, exactly as the relay writes it: so
-//! "nothing arrived" means something. The table of cases and statuses is
-//! printed (`--nocapture`), as docs/try-it-in-a-browser.md shows it.
+//! and its words, nothing it carried reaches Zipkin, and api_01 stays up.
+//! A valid post does arrive, exactly as the relay writes it, and Zipkin
+//! stores it: so "nothing arrived" means something. The table of cases and
+//! statuses is printed (`--nocapture`), as docs/try-it-in-a-browser.md
+//! shows it.
 //!
-//! The relay forwards before it answers, so when a post has its answer,
-//! what it sent is at the collector already: no waiting on luck.
+//! The relay forwards before it answers, and its uploads cross the
+//! [`Wire`], which records them as they go: when a post has its answer,
+//! what it sent is on the wire's record already, no waiting on luck.
 
 use std::{
     sync::OnceLock,
@@ -144,7 +146,7 @@ async fn raw_post(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_relay_refuses_what_a_page_would_not_send_and_stays_up() {
-    let mut stack = Stack::start(&[]).await;
+    let mut stack = Stack::builder().through_wire().start().await;
     let relay = format!("{}/browser/spans", stack.api_01.url);
     let json = Some("application/json");
     let mut table: Vec<(String, u16)> = Vec::new();
@@ -152,7 +154,10 @@ async fn the_relay_refuses_what_a_page_would_not_send_and_stays_up() {
     // A valid post arrives, exactly as the page sent it.
     let answer = post(&relay, json, list(page_span(1))).await;
     assert_eq!(answer.status, 202, "{}", answer.error);
-    assert_eq!(stack.collector.store.spans(), [page_span_as_sent(1)]);
+    assert_eq!(stack.wire().accepted_spans(), [page_span_as_sent(1)]);
+    let trace_id = page_span(1)["traceId"].as_str().unwrap().to_owned();
+    let stored = stack.zipkin.wait_for_trace(&trace_id, 1).await;
+    assert_eq!(stored.len(), 1, "Zipkin stores it: {stored:#?}");
     table.push(("a span as the page sends it".into(), 202));
 
     let huge_name = "a".repeat(5000);
@@ -369,14 +374,13 @@ async fn the_relay_refuses_what_a_page_would_not_send_and_stays_up() {
     assert!(status_line.starts_with("HTTP/1.1 408"), "{status_line}");
     table.push(("a body that stops coming".into(), 408));
 
-    // Nothing of any of them reached the collector.
-    assert_eq!(stack.collector.store.spans(), [page_span_as_sent(1)]);
+    // Nothing of any of them went to Zipkin.
+    assert_eq!(stack.wire().accepted_spans(), [page_span_as_sent(1)]);
+    assert_eq!(stack.wire().uploads().len(), 1);
 
-    // Zipkin refusing: the page is told, and nothing is held.
-    stack.collector.store.set_fault(Fault::Refuse {
-        status: 400,
-        text: "no".into(),
-    });
+    // Zipkin refusing (the upload sent where Zipkin refuses v2 spans): the
+    // page is told, and nothing is held.
+    stack.wire().set_fault(Fault::Misrouted);
     let answer = post(&relay, json, list(page_span(4))).await;
     assert_eq!(
         (answer.status, answer.error.as_str()),
@@ -385,10 +389,7 @@ async fn the_relay_refuses_what_a_page_would_not_send_and_stays_up() {
     table.push(("a valid span, Zipkin answering 400".into(), 502));
 
     // More than 4 forwards at once: the rest are turned away at once.
-    stack
-        .collector
-        .store
-        .set_fault(Fault::Slow(Duration::from_secs(2)));
+    stack.wire().set_fault(Fault::Slow(Duration::from_secs(2)));
     let mut posts = tokio::task::JoinSet::new();
     for n in 10..16 {
         let relay = relay.clone();
@@ -405,11 +406,11 @@ async fn the_relay_refuses_what_a_page_would_not_send_and_stays_up() {
             .all(|answer| answer.error.contains("on their way to Zipkin"))
     );
     table.push(("a 5th forward while 4 wait on a slow Zipkin".into(), 503));
-    stack.collector.store.set_fault(Fault::None);
+    stack.wire().set_fault(Fault::None);
 
     // A flood: the burst goes through, then 429 with Retry-After.
     tokio::time::sleep(Duration::from_secs(BURST as u64 / PER_SECOND as u64 + 1)).await;
-    let before = stack.collector.store.spans().len();
+    let before = stack.wire().accepted_spans().len();
     let flood_started = Instant::now();
     let (mut accepted, mut limited) = (0, 0);
     for n in 100..200 {
@@ -430,7 +431,7 @@ async fn the_relay_refuses_what_a_page_would_not_send_and_stays_up() {
         "{accepted} accepted (at most {most}), {limited} limited"
     );
     table.push(("100 posts at once (a flood)".into(), 429));
-    assert_eq!(stack.collector.store.spans().len(), before + accepted);
+    assert_eq!(stack.wire().accepted_spans().len(), before + accepted);
 
     // Still up: the health check and a traced request.
     let (status, _) = fetch(&format!("{}/health", stack.api_01.url), &[]).await;

@@ -32,6 +32,22 @@ fn assert_ok_span(span: &Value) {
     assert!(tag(span, "error").is_none(), "no error: {span}");
 }
 
+/// Zipkin's dependency links over what it holds (the stack's one trace),
+/// as `(caller, callee, calls, errors)`: its own count of the failures.
+async fn zipkin_links(stack: &Stack) -> Vec<(String, String, u64, u64)> {
+    let links = stack.zipkin.dependencies().await;
+    links
+        .into_iter()
+        .map(|((caller, callee), link)| (caller, callee, link.call_count, link.error_count))
+        .collect()
+}
+
+fn rows(rows: &[(&str, &str, u64, u64)]) -> Vec<(String, String, u64, u64)> {
+    rows.iter()
+        .map(|&(caller, callee, calls, errors)| (caller.into(), callee.into(), calls, errors))
+        .collect()
+}
+
 /// How many spans of each (service, kind) `spans` holds.
 fn shape(spans: &[Value]) -> Vec<(&str, &str, usize)> {
     let mut counts = std::collections::BTreeMap::new();
@@ -85,6 +101,15 @@ async fn a_callee_that_is_down_gives_502_naming_it_and_red_spans() {
     assert_error_span(server);
     assert_eq!(tag(server, "http.response.status_code"), Some("502"));
     assert_ok_span(client_span_to(&spans, "api_01", "api_02"));
+    // Zipkin draws the call that found nobody, red, to the service named.
+    assert_eq!(
+        zipkin_links(&stack).await,
+        rows(&[
+            ("api_01", "api_02", 1, 0),
+            ("api_01", "api_03", 1, 1),
+            ("api_02", "api_03", 1, 0)
+        ])
+    );
 }
 
 /// Starts a stack and asks api_01 with `?fail={service}`: a 502 whose
@@ -121,6 +146,10 @@ async fn a_callee_answering_5xx_gives_502_with_its_status_on_the_span() {
     assert_eq!(tag(failed_server, "http.response.status_code"), Some("500"));
     assert_error_span(spans_of(&spans, "api_01", "SERVER")[0]);
     assert_ok_span(client_span_to(&spans, "api_01", "api_03"));
+    assert_eq!(
+        zipkin_links(&stack).await,
+        rows(&[("api_01", "api_02", 1, 1), ("api_01", "api_03", 1, 0)])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,6 +180,14 @@ async fn a_fault_travels_to_the_service_it_names_and_shows_red_up_to_the_root() 
     }
     let root = spans_of(&spans, "api_01", "SERVER")[0];
     assert_eq!(tag(root, "http.response.status_code"), Some("502"));
+    assert_eq!(
+        zipkin_links(&stack).await,
+        rows(&[
+            ("api_01", "api_02", 1, 1),
+            ("api_01", "api_03", 1, 1),
+            ("api_02", "api_03", 1, 1)
+        ])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,6 +225,13 @@ async fn a_callee_that_hangs_gives_504_within_the_timeout() {
             "http.response.status_code"
         ),
         Some("504")
+    );
+    // Zipkin counts a call's error on the callee's SERVER span when there
+    // is one: api_02's, cut off mid-delay, is not red, so neither is the
+    // link, though api_01's CLIENT span is.
+    assert_eq!(
+        zipkin_links(&stack).await,
+        rows(&[("api_01", "api_02", 1, 0), ("api_01", "api_03", 1, 0)])
     );
 }
 

@@ -3,13 +3,18 @@
 //! answering 503, refusing, answering after the timeout; a callee killed
 //! or stopped and started again. Each case is made and undone by the test
 //! itself (`e2e/src/faults.rs`), and each ends with an exact span
-//! account: every span a service made is received, dropped or lost, and
-//! the collector holds exactly the ones exported.
+//! account: every span a service made is received, dropped or lost, Zipkin
+//! took exactly the ones exported (counted on the wire to it), and it holds
+//! every one it took (asked through its API: the real server in
+//! `.ci/run`).
 //!
 //! The cases run one at a time (each has a stack and a load of its own):
 //! side by side on a small machine they would measure each other.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use e2e::{
     faults::{self, Case, Report, Scale, trace_id},
@@ -28,9 +33,11 @@ async fn run(case: Case) -> Report {
     report
 }
 
-/// Every service's every account balances, and the collector holds, from
-/// each service with no killed life, exactly the spans it exported.
+/// Every service's every account balances; Zipkin took, from each service
+/// with no killed life, exactly the spans it exported; and Zipkin holds
+/// each span it took in its last life, once, and nothing else.
 fn accounts_balance(report: &Report) {
+    zipkin_holds_what_it_took(report);
     for (name, (accounts, killed)) in &report.accounts {
         assert!(!accounts.is_empty() || *killed, "{name} gave no account");
         for account in accounts {
@@ -45,6 +52,48 @@ fn accounts_balance(report: &Report) {
             );
         }
     }
+}
+
+/// What Zipkin holds at the end (read through its API) is, span for span,
+/// what it took in its last life (recorded on the wire): a span sent twice
+/// is held once.
+fn zipkin_holds_what_it_took(report: &Report) {
+    let keys =
+        |spans: Vec<&Value>| -> BTreeSet<_> { spans.into_iter().map(faults::span_key).collect() };
+    let stored: Vec<&Value> = report.stored.iter().collect();
+    assert_eq!(
+        stored.len(),
+        faults::distinct(&stored),
+        "{} holds a span twice",
+        report.judge
+    );
+    let (held, taken) = (keys(stored), keys(report.taken_in_last_life()));
+    let missing: Vec<_> = taken.difference(&held).take(3).collect();
+    let extra: Vec<_> = held.difference(&taken).take(3).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} holds {} spans, took {}: missing {missing:?}, never taken {extra:?}",
+        report.judge,
+        held.len(),
+        taken.len()
+    );
+}
+
+/// Every trace of the load is whole in Zipkin: its nine spans held, and
+/// Zipkin's own links count each of the three calls once a trace.
+fn zipkin_links_every_trace(report: &Report) {
+    let traces = report.answers.len() as u64;
+    assert_eq!(
+        report.stored.len() as u64,
+        traces * SPANS_PER_REQUEST as u64,
+        "{}",
+        report.judge
+    );
+    let expected: BTreeMap<_, _> = one_request_links()
+        .into_keys()
+        .map(|pair| (pair, traces))
+        .collect();
+    assert_eq!(call_counts(&report.links), expected, "{}", report.judge);
 }
 
 /// Every request got `200`.
@@ -118,6 +167,15 @@ async fn zipkin_away_for_seconds_then_back_loses_no_span() {
     accounts_balance(&report);
     nothing_lost_or_dropped(&report);
     every_trace_whole(&report);
+    // Every request made while Zipkin was away reached its new life whole:
+    // the spans held and tried again arrived.
+    for answer in report.answers.iter().filter(|a| report.during_fault(a)) {
+        let trace = trace_id(answer).expect("a traced answer");
+        let held = of_trace(&report.stored, &trace);
+        assert_eq!(held.len(), SPANS_PER_REQUEST, "{}: {trace}", report.judge);
+        let held: Vec<Value> = held.into_iter().cloned().collect();
+        assert!(TraceTree::build(&held).unwrap().is_whole(), "{trace}");
+    }
     // The outage's spans were tried again, and got through.
     let total = report.total();
     assert!(total.retried > 0, "{total:?}");
@@ -192,6 +250,7 @@ async fn a_slow_zipkin_does_not_slow_requests_and_loses_nothing() {
     accounts_balance(&report);
     nothing_lost_or_dropped(&report);
     every_trace_whole(&report);
+    zipkin_links_every_trace(&report);
     assert_eq!(report.total().retried, 0, "slow is not failed");
 }
 
@@ -203,12 +262,13 @@ async fn a_zipkin_answering_503_is_retried_after_its_retry_after() {
     accounts_balance(&report);
     nothing_lost_or_dropped(&report);
     every_trace_whole(&report);
+    zipkin_links_every_trace(&report);
     let total = report.total();
     assert!(
         total.retried > 0 && total.exported_after_retry == total.retried,
         "{total:?}"
     );
-    let (uploads, _) = report.refused;
+    let (uploads, _) = report.refused();
     // One attempt a pause of at least a second, per service: a retry loop
     // would have made hundreds.
     let seconds = Scale::TEST.fault.as_secs() + 1;
@@ -224,7 +284,7 @@ async fn a_batch_refused_with_400_is_lost_once_with_zipkins_reason() {
     all_answered(&report);
     accounts_balance(&report);
     let total = report.total();
-    let (_, refused_spans) = report.refused;
+    let (_, refused_spans) = report.refused();
     assert!(total.lost > 0, "{total:?}");
     // Each span refused was refused once: sent once, never again.
     assert_eq!(refused_spans, total.lost, "{total:?}");
@@ -251,11 +311,12 @@ async fn a_span_stored_but_answered_late_is_sent_again_and_zipkin_merges_it() {
     let report = run(Case::ZipkinAnswersLate).await;
     all_answered(&report);
     nothing_lost_or_dropped(&report);
-    // Received twice or more, but each span once as Zipkin tells them
-    // apart; and the account counts each once.
+    // Taken twice or more, but held once by Zipkin, each trace whole and
+    // linked once; and the account counts each span once.
     assert!(report.duplicates() > 0, "the late answers were sent again");
     accounts_balance(&report);
     every_trace_whole(&report);
+    zipkin_links_every_trace(&report);
 }
 
 /// The answers that met a callee's outage: clear `502`s naming api_03 (a

@@ -1,6 +1,7 @@
 //! Our services beside two Python peers, in every mix, each trace judged by
-//! Zipkin's own rules ([`TraceTree`]); each matrix is printed, and any red
-//! cell fails the test.
+//! Zipkin's own rules ([`TraceTree`]) over the spans Zipkin holds, and each
+//! row's dependency graph as Zipkin itself draws it (the real server in
+//! `.ci/run`); each matrix is printed, and any red cell fails the test.
 //!
 //! - The Python originals (Flask + py_zipkin, B3 only): each of api_01,
 //!   api_02 and api_03 in Rust or in Python, with the Python callers in
@@ -18,7 +19,9 @@ use serde_json::Value;
 use test_collector::zipkin_rules::{TraceTree, call_counts, normalize_trace_id};
 
 const TRACE_128: &str = "5b8efff798038103d269b633813fc60c";
-const TRACE_64: &str = "d269b633813fc60c";
+// Not TRACE_128's low half: Zipkin links traces that share their low 64
+// bits as one, and both go into one Zipkin in a row.
+const TRACE_64: &str = "a3ce929d0e0e4736";
 const NOT_SAMPLED_TRACE: &str = "0d1f6d6c1d5c0e2a81f1f7e1a9c3b5d7";
 const CALLER_SPAN: &str = "c2fb4a1d1a96d312";
 const CONCURRENT: usize = 8;
@@ -166,6 +169,35 @@ fn judge(spans: &[Value], trace_id: &str, incoming: bool, limits: &[Api]) -> Ver
     }
 }
 
+/// Whether Zipkin's own dependency graph of a row (`/api/v2/dependencies`,
+/// its linker over every trace it holds) is the sum of the links of each of
+/// the row's traces by Zipkin's rules: a trace that Zipkin links otherwise
+/// than the rules judged it shows here.
+async fn zipkin_links(zipkin: &Zipkin, spans: &[Value], traces: &[String]) -> Verdict {
+    let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for trace_id in traces {
+        let trace: Vec<Value> = of_zipkin_trace(spans, trace_id)
+            .into_iter()
+            .cloned()
+            .collect();
+        let Ok(tree) = TraceTree::build(&trace) else {
+            continue; // judged Broken already
+        };
+        for (pair, calls) in call_counts(tree.links()) {
+            *expected.entry(pair).or_default() += calls;
+        }
+    }
+    let links = e2e::call_counts(&zipkin.dependencies().await);
+    if links == expected {
+        Verdict::Whole
+    } else {
+        Verdict::Broken(format!(
+            "{} links {links:?}, by the rules trace by trace {expected:?}",
+            zipkin.judge.name()
+        ))
+    }
+}
+
 /// The spans of `trace_id` as Zipkin groups them: by normalized trace id,
 /// so a 64-bit id and the same id padded to 128 bits with zeros (as W3C
 /// carries a 64-bit B3 trace) are one trace.
@@ -234,6 +266,12 @@ async fn run_row(mix: Mix, join: bool) -> Vec<(&'static str, Verdict)> {
     let short = get(context(TRACE_64)).await;
     // Nothing more can arrive once every service has stopped.
     let spans = stack.stop().await;
+    let traces: Vec<String> = [&plain, &long, &short]
+        .into_iter()
+        .chain(&concurrent)
+        .cloned()
+        .collect();
+    let links = zipkin_links(&stack.zipkin, &spans, &traces).await;
 
     let not_sampled = if !not_sampled_honoured_on_the_wire {
         Verdict::Broken("a hop did not carry X-B3-Sampled: 0".into())
@@ -268,6 +306,7 @@ async fn run_row(mix: Mix, join: bool) -> Vec<(&'static str, Verdict)> {
         ("Sampled: 0", not_sampled),
         ("128-bit in", continued(&long, TRACE_128)),
         ("64-bit in", continued(&short, TRACE_64)),
+        ("links", links),
     ]
 }
 
@@ -387,7 +426,7 @@ async fn without_join_a_seed_style_python_caller_breaks_our_callee() {
 /// these rows, ours to ours too, is a CLIENT span and its child.
 const RUST_PROPAGATORS: &str = "b3multi,tracecontext";
 /// OTel-Python's batch delay in those rows, in ms: ten minutes, longer than
-/// any row, so its spans can only reach the collector by the SIGTERM flush.
+/// any row, so its spans can only reach Zipkin by the SIGTERM flush.
 const OTEL_HELD_DELAY_MS: &str = "600000";
 /// The spans one request gives each service, in every mix: api_01 a SERVER
 /// and two CLIENT spans, api_02 a SERVER and a CLIENT span, api_03 a SERVER
@@ -449,7 +488,7 @@ fn carries_not_sampled(call: &http::HeaderMap) -> bool {
 /// batch delay is held past the row), and after it every span in one of the
 /// row's sampled traces, each trace [`complete`]: nothing lost at the stop,
 /// nothing stray (a trace a callee started because it could not read its
-/// caller's, an upload to the collector traced as a call).
+/// caller's, an upload to Zipkin traced as a call).
 fn account(mix: OtelMix, before_stop: &[Value], spans: &[Value], sampled: &[String]) -> Verdict {
     let otel_names: Vec<&str> = Api::ALL
         .into_iter()
@@ -509,7 +548,12 @@ fn judge_otel(spans: &[Value], trace_id: &str, incoming: bool) -> Verdict {
 
 /// Runs the requests of one OpenTelemetry-Python row and judges each kind.
 async fn run_otel_row(mix: OtelMix) -> Vec<(&'static str, Verdict)> {
-    let mut builder = Stack::builder().env("WORK_MS", "0").record_hops();
+    // Through the wire: what OTel-Python sent before SIGTERM is known
+    // exactly, not only what Zipkin had stored yet.
+    let mut builder = Stack::builder()
+        .env("WORK_MS", "0")
+        .record_hops()
+        .through_wire();
     for api in Api::ALL {
         builder = if mix.is_otel(api) {
             // Its default propagators: no OTEL_PROPAGATORS for it (the
@@ -570,7 +614,7 @@ async fn run_otel_row(mix: OtelMix) -> Vec<(&'static str, Verdict)> {
             )
         })
         .collect();
-    let before_stop = stack.collector.store.spans();
+    let before_stop = stack.wire().accepted_spans();
     // Nothing more can arrive once every service has stopped.
     let spans = stack.stop().await;
 
@@ -637,6 +681,7 @@ async fn run_otel_row(mix: OtelMix) -> Vec<(&'static str, Verdict)> {
         .into_iter()
         .chain(concurrent.iter().cloned())
         .collect();
+    let links = zipkin_links(&stack.zipkin, &spans, &sampled).await;
     vec![
         ("plain", judge_otel(&spans, &plain, false)),
         (
@@ -647,6 +692,7 @@ async fn run_otel_row(mix: OtelMix) -> Vec<(&'static str, Verdict)> {
         ("W3C -00 in", not_sampled_verdict),
         ("B3 64 in", b3_in_verdict),
         ("account", account(mix, &before_stop, &spans, &sampled)),
+        ("links", links),
     ]
 }
 

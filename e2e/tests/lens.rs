@@ -1,37 +1,33 @@
-//! Zipkin's own UI (Lens) judges our spans: one click on api_01's page
-//! makes a trace whose page in Lens shows the four services (the page's
-//! own span, service `browser`, and the three APIs) and the waterfall's
-//! rows, and the dependency page draws the four links. Lens's JavaScript builds its span tree and graph
-//! itself, so this checks our spans against Zipkin's code, beside the
-//! collector's port of Zipkin's Java rules.
+//! Zipkin's own UI (Lens), served by the real Zipkin server, judges our
+//! spans: one click on api_01's page makes a trace whose page in Lens shows
+//! the four services (the page's own span, service `browser`, and the three
+//! APIs) and the waterfall's rows, and the dependency page draws the four
+//! links. Lens's JavaScript builds its span tree and graph itself, from
+//! what the server stored.
 //!
-//! Ignored by `cargo test`: it needs a Lens build, which is not in the
-//! repository. `bash ci/lens-check.sh` runs it (`.ci/run` does), with
-//! `LENS_DIR` (default `../shared/zipkin-ui/build`), and says SKIPPED when
-//! there is none. Why a Rust test rather than `chromium --dump-dom`: it
-//! shares the harness (ports the OS picks, waits on conditions with
-//! deadlines, every process killed, a screenshot and console log on
-//! failure), and it waits for Lens to have drawn, instead of guessing a
-//! virtual-time budget.
+//! Ignored by `cargo test`, which needs no Java: `bash ci/lens-check.sh`
+//! runs it (`.ci/run` does) with the real server. Why a Rust test rather
+//! than `chromium --dump-dom`: it shares the harness (ports the OS picks,
+//! waits on conditions with deadlines, every process killed, a screenshot
+//! and console log on failure), and it waits for Lens to have drawn,
+//! instead of guessing a virtual-time budget.
 
 use std::collections::BTreeSet;
 
 use e2e::{
     browser::{DESKTOP, in_browser},
-    lens::{Lens, lens_dir, node_centres, read_node_panel, read_trace_page},
+    lens::{Lens, node_centres, read_node_panel, read_trace_page},
     page::{click, newest_reported},
     *,
 };
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs a Zipkin Lens build: run bash ci/lens-check.sh"]
+#[ignore = "needs the real Zipkin server: run bash ci/lens-check.sh"]
 async fn lens_draws_our_trace_and_our_dependency_graph() {
-    let dir = lens_dir()
-        .unwrap_or_else(|dir| panic!("no Zipkin Lens build at {} (set LENS_DIR)", dir.display()));
-    let collector = Collector::start().await.expect("the collector starts");
-    let lens = Lens::start(&dir, &format!("http://{}", collector.addr)).await;
+    let zipkin = Zipkin::real().await;
+    let lens = Lens::of(&zipkin);
     let stack = Stack::builder()
-        .collector(collector)
+        .zipkin(zipkin)
         .env("ZIPKIN_UI_URL", &lens.url)
         .start()
         .await;
@@ -43,7 +39,10 @@ async fn lens_draws_our_trace_and_our_dependency_graph() {
         let row = newest_reported(&tab).await;
         assert_eq!(row.report.as_deref(), Some("sent"), "{row:?}");
         let trace_id = row.trace_id(&lens.url);
-        wait_for_trace(&stack.collector, &trace_id, SPANS_PER_CLICK).await;
+        stack
+            .zipkin
+            .wait_for_trace(&trace_id, SPANS_PER_CLICK)
+            .await;
         // The row's link, followed.
         tab.open(row.trace.as_deref().unwrap()).await;
         let page = tab
@@ -59,25 +58,26 @@ async fn lens_draws_our_trace_and_our_dependency_graph() {
         // CLIENT span with the callee's SERVER span that shares its id
         // (B3's join), as Zipkin's span tree does; the page's span and
         // api_01's SERVER span are one row too, which Lens names after the
-        // server side ("api_01: GET /"), as it does every joined row. So
+        // server side ("api_01: get /"), as it does every joined row. So
         // the page's span adds a service (4, not 3) and no row; api_03
-        // serves two callers, each with its work span.
+        // serves two callers, each with its work span. Zipkin lowercases
+        // span names as it stores them: "GET /" is "get /".
         assert_eq!(page.total_spans.as_deref(), Some("6"), "{page:#?}");
         let mut rows = page.rows.clone();
         rows.sort();
         assert_eq!(
             rows,
             [
-                "api_01: GET /",
-                "api_02: GET /",
-                "api_03: GET /",
-                "api_03: GET /",
+                "api_01: get /",
+                "api_02: get /",
+                "api_03: get /",
+                "api_03: get /",
                 "api_03: work",
                 "api_03: work"
             ],
             "{page:#?}"
         );
-        assert_eq!(page.rows[0], "api_01: GET /", "the root row comes first");
+        assert_eq!(page.rows[0], "api_01: get /", "the root row comes first");
 
         // The graph is drawn on a canvas: find its three nodes in a
         // screenshot, click each, and read the panel Lens opens for it.

@@ -7,8 +7,8 @@ use test_collector::zipkin_rules::TraceTree;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_quickstart_traces_a_call_and_loses_no_span_at_sigterm() {
-    let collector = Collector::start().await.unwrap();
-    let endpoint = collector.endpoint();
+    let zipkin = Zipkin::start().await;
+    let endpoint = zipkin.endpoint();
     let env = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
         [("OTEL_EXPORTER_ZIPKIN_ENDPOINT", endpoint.as_str())]
             .iter()
@@ -49,11 +49,7 @@ async fn the_quickstart_traces_a_call_and_loses_no_span_at_sigterm() {
 
     // Its SERVER and CLIENT spans, and api_03's SERVER and work spans: one
     // whole trace, the call linked to the callee.
-    let (spans, complete) = collector
-        .store
-        .wait_for(SPANS_LIMIT, |spans| spans.len() >= 4)
-        .await;
-    assert!(complete, "{spans:#?}");
+    let spans = zipkin.spans_once_at_least(4).await;
     let tree = TraceTree::build(&spans).unwrap();
     assert!(tree.is_whole(), "{tree}");
     let count = |service_name, span_kind| spans_of(&spans, service_name, span_kind).len();
@@ -69,6 +65,10 @@ async fn the_quickstart_traces_a_call_and_loses_no_span_at_sigterm() {
     );
     let call = spans_of(&spans, "checkout", "CLIENT")[0];
     assert_eq!(call["remoteEndpoint"]["serviceName"], "inventory");
+    // Zipkin links the call to the service that served it.
+    let links = call_counts(&zipkin.dependencies().await);
+    let checkout_to_api_03 = [(("checkout".to_owned(), "api_03".to_owned()), 1)];
+    assert_eq!(links, checkout_to_api_03.into(), "{spans:#?}");
 }
 
 #[test]

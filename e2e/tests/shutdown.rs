@@ -34,7 +34,10 @@ async fn requests_in_flight_complete_and_their_spans_are_flushed() {
     );
 
     let trace_id = answer["trace_id"].as_str().unwrap();
-    let spans = stack.collector.store.spans();
+    let spans = stack
+        .zipkin
+        .spans_once_at_least(SPANS_PER_REQUEST + 2)
+        .await;
     // 9 spans, and api_03's two injected delays.
     assert_eq!(
         of_trace(&spans, trace_id).len(),

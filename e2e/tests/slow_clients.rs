@@ -211,6 +211,16 @@ async fn with_stalled_connections_held_a_burst_of_requests_is_served_whole() {
         let tree = TraceTree::build(&trace).unwrap();
         assert!(tree.is_whole(), "{tree}");
     }
+    // Zipkin links each call of each request once.
+    let links = call_counts(&stack.zipkin.dependencies().await);
+    let each = trace_ids.len() as u64;
+    assert_eq!(
+        links,
+        one_request_links()
+            .into_keys()
+            .map(|pair| (pair, each))
+            .collect()
+    );
     // At the stop, the service closed the connections still waiting.
     let lasted = stalled.wait_until_closed(SLACK).await;
     assert_eq!(lasted.len(), STALLED);

@@ -117,11 +117,8 @@ async fn a_hanging_zipkin_does_not_slow_requests_and_every_lost_span_is_counted(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_spans_of_an_outage_arrive_when_zipkin_comes_back() {
-    let zipkin = RefusingPort::new();
-    let mut stack = Stack::builder()
-        .zipkin_endpoint(&zipkin.zipkin_endpoint())
-        .start()
-        .await;
+    // Zipkin is away from the start: its port refuses connections.
+    let mut stack = Stack::builder().zipkin(Zipkin::away()).start().await;
     let mut traces = Vec::new();
     for _ in 0..10 {
         let (status, answer) = fetch(&stack.api_01.url, &[]).await;
@@ -133,27 +130,24 @@ async fn the_spans_of_an_outage_arrive_when_zipkin_comes_back() {
         .expect_log("span upload to Zipkin failed", 1)
         .await;
 
-    // Zipkin comes back on the same address: what was held goes, and what
-    // comes next.
-    let collector = Collector::start_on(
-        zipkin.listen(),
-        test_collector::Store::new(test_collector::Mode::KeepSpans),
-    )
-    .unwrap();
+    // Zipkin comes up on that address: what was held goes, and what comes
+    // next.
+    stack.zipkin.restart().await;
     let (status, answer) = fetch(&stack.api_01.url, &[]).await;
     assert_eq!(status, 200, "{answer}");
     traces.push(answer["trace_id"].as_str().unwrap().to_owned());
     for trace_id in &traces {
-        wait_for_trace(&collector, trace_id, SPANS_PER_REQUEST).await;
+        stack
+            .zipkin
+            .wait_for_trace(trace_id, SPANS_PER_REQUEST)
+            .await;
     }
     stack
         .api_01
         .expect_log("span export to Zipkin works again", 1)
         .await;
-    // Once they have stopped, nothing more can arrive: exactly 9 a trace,
-    // none sent twice.
-    stack.stop().await;
-    let spans = collector.store.spans();
+    // Once they have stopped, nothing more can arrive: exactly 9 a trace.
+    let spans = stack.stop().await;
     for trace_id in &traces {
         assert_eq!(of_trace(&spans, trace_id).len(), SPANS_PER_REQUEST);
     }

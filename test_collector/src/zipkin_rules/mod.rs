@@ -29,8 +29,8 @@
 //! - `links.rs`, `zipkin2.internal.DependencyLinker`: which spans make a
 //!   link, the nearest remote ancestor, the backfilled link to a CLIENT
 //!   span's own service, and error counts; and the in-memory storage's
-//!   grouping of spans into traces for `/api/v2/dependencies` (by normalized
-//!   trace id, `strictTraceId=true`, Zipkin's default).
+//!   grouping of spans into traces for `/api/v2/dependencies` (by the low
+//!   64 bits of the trace id, whatever `strictTraceId` says).
 //!
 //! Deliberate differences, all outside what our tests look at:
 //!

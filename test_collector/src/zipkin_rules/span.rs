@@ -60,6 +60,24 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl Endpoint {
+    fn to_json(&self) -> Value {
+        let mut json = serde_json::Map::new();
+        let fields = [
+            ("serviceName", self.service_name.clone().map(Value::from)),
+            ("ipv4", self.ipv4.clone().map(Value::from)),
+            ("ipv6", self.ipv6.clone().map(Value::from)),
+            ("port", (self.port > 0).then(|| self.port.into())),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                json.insert(key.to_owned(), value);
+            }
+        }
+        Value::Object(json)
+    }
+}
+
 /// A timestamped event on a span. Ordered by timestamp, then value.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Annotation {
@@ -138,6 +156,56 @@ impl Span {
         span.annotations.dedup();
         span.settle();
         Ok(span)
+    }
+
+    /// The span as Zipkin writes it back (`V2SpanWriter`): its fields in
+    /// Zipkin's order, empty ones left out, tags and annotations sorted.
+    pub fn to_json(&self) -> Value {
+        let mut json = serde_json::Map::new();
+        let mut put = |key: &str, value: Value| {
+            json.insert(key.to_owned(), value);
+        };
+        put("traceId", self.trace_id.clone().into());
+        if let Some(parent) = &self.parent_id {
+            put("parentId", parent.clone().into());
+        }
+        put("id", self.id.clone().into());
+        if let Some(kind) = self.kind {
+            put("kind", kind.as_str().into());
+        }
+        if let Some(name) = &self.name {
+            put("name", name.clone().into());
+        }
+        if self.timestamp > 0 {
+            put("timestamp", self.timestamp.into());
+        }
+        if self.duration > 0 {
+            put("duration", self.duration.into());
+        }
+        for (key, endpoint) in [
+            ("localEndpoint", &self.local_endpoint),
+            ("remoteEndpoint", &self.remote_endpoint),
+        ] {
+            if let Some(endpoint) = endpoint {
+                put(key, endpoint.to_json());
+            }
+        }
+        if !self.annotations.is_empty() {
+            let annotations = self.annotations.iter().map(|annotation| {
+                serde_json::json!({ "timestamp": annotation.timestamp, "value": annotation.value })
+            });
+            put("annotations", annotations.collect());
+        }
+        if !self.tags.is_empty() {
+            put("tags", serde_json::to_value(&self.tags).expect("strings"));
+        }
+        if self.debug {
+            put("debug", true.into());
+        }
+        if self.shared {
+            put("shared", true.into());
+        }
+        Value::Object(json)
     }
 
     /// The local endpoint's service name.
