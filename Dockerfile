@@ -1,7 +1,7 @@
 # One image recipe for every binary of the workspace:
 #   docker build --build-arg SERVICE=api_02 -t api_02 .
-# SERVICE is api_01, api_02, api_03 (or test_collector, the Zipkin stand-in,
-# or traffic, the load profile's steady requests).
+# SERVICE is api_01, api_02, api_03 (or traffic, the load profile's steady
+# requests).
 #
 # cargo-chef builds the dependencies in a layer of their own, keyed on the
 # manifests and Cargo.lock only, so a change to a handler rebuilds our code,
@@ -19,8 +19,8 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
-# All five binaries in one layer, shared by the images of every service.
-RUN cargo build --release --locked --bin api_01 --bin api_02 --bin api_03 --bin test_collector --bin traffic
+# All four binaries in one layer, shared by the images of every service.
+RUN cargo build --release --locked --bin api_01 --bin api_02 --bin api_03 --bin traffic
 
 # Only the binary ships, on distroless "cc": glibc, libgcc_s, CA certificates,
 # /etc/passwd and /tmp, and nothing else: no shell, no package manager. The

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Proves `docker compose up --build` for real, on a machine like CI's: no
 # Docker engine running, no registry reachable, only package registries.
+# It runs docker-compose.yml exactly as users do, unchanged and with no
+# override file, against the real Zipkin server.
 #
-#  1. installs Debian's Docker engine and compose, starts a private engine;
-#  2. makes local stand-ins for the two base images the Dockerfile names,
-#     both from one debootstrapped Debian of the same release: a Rust builder
-#     holding this machine's own toolchain (only it trusts the host's CA
-#     certificates, which outbound HTTPS here needs; nothing of them is
-#     committed), and a distroless "cc" runtime base (glibc, libgcc_s, CA
-#     certificates, passwd/group with nonroot 65532, /tmp; no shell);
-#  3. builds and starts docker-compose.yml with ci/compose.zipkin-standin.yml,
-#     which swaps only Zipkin for the project's test collector;
-#  4. checks one request to api_01 gives one complete trace from all three
-#     containers; that the load profile's traffic service makes traces
-#     arrive, red ones among them, and stops with 0; and the images'
+#  1. installs Debian's Docker engine and compose (and Chromium, for the
+#     click), builds the click's driver (e2e's example compose_click),
+#     starts a private engine;
+#  2. makes local stand-ins for the images nothing can pull here, all from
+#     one debootstrapped Debian of the same release: for the Dockerfile, a
+#     Rust builder holding this machine's own toolchain (only it trusts the
+#     host's CA certificates, which outbound HTTPS here needs; nothing of
+#     them is committed) and a distroless "cc" runtime base (glibc,
+#     libgcc_s, CA certificates, passwd/group with nonroot 65532, /tmp; no
+#     shell); for the compose file, openzipkin/zipkin:3 made from Debian's
+#     Java runtime and the real Zipkin server's jar from Maven Central
+#     (ci/zipkin-image/Dockerfile, the jar pinned by ci/zipkin-server.sh);
+#  3. builds and starts docker-compose.yml as it is;
+#  4. checks, at the real Zipkin's API: one request to api_01 gives one
+#     complete trace from all three containers; a click on api_01's page in
+#     Chromium gives one trace rooted at the page's own span, and the
+#     browser -> api_01 link; the load profile's traffic service makes
+#     traces arrive, red ones among them, and stops with 0; and the images'
 #     promises (no shell, non-root, ports, sizes, a cached dependency layer);
 #  5. removes everything it made, even on failure, and prints phase timings.
 #
@@ -25,6 +33,11 @@ work=$(mktemp -d /tmp/compose-e2e.XXXXXX)
 src="$work/src" # a copy of the build context (see "copy the build context")
 project=zipkin_b3_e2e
 docker=/usr/bin/docker # /usr/local/bin/docker, first on PATH here, lacks build support
+zipkin=http://localhost:9411 # the real Zipkin, published by docker-compose.yml
+api_01=http://localhost:5001
+# Zipkin's queries look back from endTs (ms); this run's spans are all
+# younger than this.
+run_started_ms=$(date +%s%3N)
 
 timings=()
 phase_started=$SECONDS
@@ -38,8 +51,9 @@ phase() {
     printf '\n--- %s\n' "$1"
 }
 
+# docker-compose.yml alone, as users run it.
 compose() {
-    docker-compose -p "$project" -f "$src/docker-compose.yml" -f "$src/ci/compose.zipkin-standin.yml" "$@"
+    docker-compose -p "$project" -f "$src/docker-compose.yml" "$@"
 }
 
 dockerd_pid=""
@@ -61,7 +75,7 @@ cleanup() {
         kill -9 "$dockerd_pid" 2>/dev/null || true
     fi
     # Whatever the engine left mounted under its roots, then the roots.
-    grep -o " $work[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    grep -o " ${work}[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     rm -rf "$work"
     phase "done"
     printf '\nPhase timings:\n'
@@ -90,10 +104,19 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
+command -v mvn >/dev/null || need+=(maven) # ci/zipkin-server.sh fetches the jar with it
+# The click: Debian's Chromium and its driver, as e2e's browser tests use.
+[[ -x /usr/bin/chromium ]] || need+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || need+=(chromium-driver)
 if ((${#need[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+phase "build the click (e2e example compose_click)"
+# In the repository's own target directory, which the tests share: it runs
+# on the host, against the page api_01's container publishes.
+cargo build --locked --quiet --manifest-path "$repo/Cargo.toml" -p e2e --example compose_click
 
 phase "start a private Docker engine"
 mkdir -p "$work/bin"
@@ -101,6 +124,7 @@ mkdir -p "$work/bin"
 ln -s "$docker" "$work/bin/docker"
 export PATH="$work/bin:$PATH"
 export DOCKER_HOST="unix://$work/docker.sock"
+export DOCKER_BUILDKIT=0 # the classic builder's log says which steps came from cache
 dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/docker.pid" \
     -H "$DOCKER_HOST" --default-ulimit nofile=20000:20000 >"$work/dockerd.log" 2>&1 &
 dockerd_pid=$!
@@ -208,8 +232,30 @@ cp /usr/local/share/ca-certificates/*.crt "$work/ca/" 2>/dev/null || true
     rust-builder-prep "$rust_image" >/dev/null
 "$docker" rm rust-builder-prep >/dev/null
 
+phase "make the Zipkin image (JRE + pinned jar)"
+# The one image docker-compose.yml names without building it. The real one
+# cannot be pulled here: ci/zipkin-image/Dockerfile makes it, under the same
+# name, from the same Debian and the real server's jar, which
+# ci/zipkin-server.sh fetches from Maven Central (once, then ~/.m2 has it)
+# and checks against its pinned SHA-256. Only the jar is in the context.
+mapfile -t pulled < <(compose config | sed -n 's/^    image: //p' | grep -v '^zipkin-b3-demo/' | sort -u)
+[[ ${#pulled[@]} -eq 1 && ${pulled[0]} == openzipkin/zipkin:* ]] ||
+    { echo "expected one image to pull, openzipkin/zipkin, not: ${pulled[*]}"; exit 1; }
+zipkin_image=${pulled[0]}
+jar=$(bash "$src/ci/zipkin-server.sh")
+mkdir -p "$work/zipkin-context"
+cp "$jar" "$work/zipkin-context/zipkin-server.jar"
+if ! "$docker" build --build-arg "BASE=$debian_image" -t "$zipkin_image" \
+    -f "$src/ci/zipkin-image/Dockerfile" "$work/zipkin-context" >"$work/zipkin-build.log" 2>&1; then
+    tail -40 "$work/zipkin-build.log"
+    exit 1
+fi
+grep -E '^(Step|Successfully tagged)' "$work/zipkin-build.log" || true
+rm -rf "$work/zipkin-context"
+echo "$zipkin_image: $("$docker" image ls --format '{{.Size}}' "$zipkin_image")," \
+    "$(basename "$jar"), $("$docker" run --rm --entrypoint java "$zipkin_image" -version 2>&1 | head -1)"
+
 phase "docker-compose up --build"
-export DOCKER_BUILDKIT=0 # the classic builder's log says which steps came from cache
 # The whole log to a file, the steps on screen; a failed build stops here
 # with its end (`|| true` on a pipe would hide the build's own status).
 if ! compose up --build -d >"$work/build.log" 2>&1; then
@@ -229,46 +275,102 @@ healthy() {
 }
 wait_until 120 "all four services healthy" healthy
 compose ps
+# How long the JVM took: from the container's start to the first health
+# check that passed (Docker keeps the last 5 checks; `up` returned soon
+# after that first one, since the services wait for it).
+{ read -r started; read -r first_pass; } < <("$docker" inspect "$(compose ps -q zipkin)" |
+    jq -r '.[0].State | .StartedAt, first(.Health.Log[] | select(.ExitCode == 0) | .End)')
+echo "zipkin: healthy $(($(date -d "$first_pass" +%s%3N) - $(date -d "$started" +%s%3N))) ms" \
+    "after its start (its image's HEALTHCHECK, every 5 s)"
+
+# Zipkin's answers, from this run's start until now. Its queries are
+# windows: endTs (ms, default now) and lookback (ms, default a day), and
+# /api/v2/traces gives at most `limit` traces (default 10), newest first.
+# Zipkin answers an upload with 202 and stores it after: every check below
+# waits for what it reads, with a deadline.
+window() { local now; now=$(date +%s%3N); echo "endTs=$now&lookback=$((now - run_started_ms + 1000))"; }
+traces() { curl -sS --max-time 5 "$zipkin/api/v2/traces?limit=1000&$(window)"; }
+trace_count() { traces | jq length; }
+trace() { curl -sS --max-time 5 "$zipkin/api/v2/trace/$1"; }
+links() { curl -sS --max-time 5 "$zipkin/api/v2/dependencies?$(window)" | jq -c 'sort_by(.parent, .child) | map([.parent, .child, .callCount])'; }
 
 phase "one request, one trace"
-answer=$(curl -sS --max-time 20 localhost:5001)
+answer=$(curl -sS --max-time 20 "$api_01")
 echo "$answer" | jq -c '{service, trace_id, zipkin_url, downstream: (.downstream | keys)}'
 trace_id=$(echo "$answer" | jq -er .trace_id)
-trace_has_nine_spans() {
-    [[ $(curl -sS --max-time 5 "localhost:9411/api/v2/trace/$trace_id" | jq length) -ge 9 ]]
+has_spans() { [[ $(trace "$1" | jq length) -ge $2 ]]; }
+wait_until 30 "9 spans of trace $trace_id in Zipkin" has_spans "$trace_id" 9
+show_trace() {
+    echo "Zipkin holds (service kind name id parentId):"
+    jq -r 'sort_by(.timestamp)[] | [.localEndpoint.serviceName, (.kind // "INTERNAL"), .name, .id, (.parentId // "-")] | @tsv' <<<"$1"
 }
-wait_until 30 "9 spans of trace $trace_id at the stand-in" trace_has_nine_spans
-trace=$(curl -sS --max-time 5 "localhost:9411/api/v2/trace/$trace_id")
-echo "the stand-in received (service kind name id parentId):"
-echo "$trace" | jq -r 'sort_by(.timestamp)[] | [.localEndpoint.serviceName, (.kind // "INTERNAL"), .name, .id, (.parentId // "-")] | @tsv'
+trace=$(trace "$trace_id")
+show_trace "$trace"
 [[ $(echo "$trace" | jq length) -eq 9 ]] || { echo "expected 9 spans"; exit 1; }
-[[ $(curl -sS localhost:9411/api/v2/traces | jq length) -eq 1 ]] || { echo "expected exactly one trace"; exit 1; }
+[[ $(trace_count) -eq 1 ]] || { echo "expected exactly one trace"; exit 1; }
 services=$(echo "$trace" | jq -c '[.[].localEndpoint.serviceName] | unique')
 [[ $services == '["api_01","api_02","api_03"]' ]] || { echo "services: $services"; exit 1; }
-links=$(curl -sS localhost:9411/api/v2/dependencies | jq -c 'sort_by(.parent, .child) | map([.parent, .child, .callCount])')
+links=$(links)
 echo "dependency links: $links"
 [[ $links == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] || { echo "unexpected links"; exit 1; }
+# The answer's link opens the trace in Zipkin's UI.
+curl -fsS --max-time 5 -o /dev/null "$(echo "$answer" | jq -er .zipkin_url)" ||
+    { echo "the answer's zipkin_url does not open"; exit 1; }
+
+phase "a click on the page, in Chromium"
+# On the host, a headless Chromium opens api_01's page (published on 5001),
+# clicks "Plain request" and waits until the row says the page's own span
+# was sent (through api_01, to Zipkin); it prints the trace id. The trace
+# is rooted at that span: the page's CLIENT span (service "browser") over
+# the request's nine.
+click_trace=$(cargo run --locked --quiet --manifest-path "$repo/Cargo.toml" \
+    -p e2e --example compose_click -- "$api_01" "$zipkin")
+echo "the click's trace: $click_trace"
+wait_until 30 "10 spans of trace $click_trace in Zipkin" has_spans "$click_trace" 10
+trace=$(trace "$click_trace")
+show_trace "$trace"
+[[ $(echo "$trace" | jq length) -eq 10 ]] || { echo "expected 10 spans"; exit 1; }
+services=$(echo "$trace" | jq -c '[.[].localEndpoint.serviceName] | unique')
+[[ $services == '["api_01","api_02","api_03","browser"]' ]] || { echo "services: $services"; exit 1; }
+# The root RPC is two spans with no parentId and one id, by B3's join: the
+# page's CLIENT span, and api_01's SERVER span. That one is not marked
+# shared (docs/b3.md says why): Zipkin marks it so itself when it merges a
+# trace, putting it under the CLIENT span of its id, which is the root.
+roots=$(echo "$trace" | jq -c '[.[] | select(.parentId == null)] | sort_by(.kind)
+    | map([.localEndpoint.serviceName, .kind, .name, .remoteEndpoint.serviceName])')
+echo "spans with no parentId: $roots"
+[[ $roots == '[["browser","CLIENT","plain","api_01"],["api_01","SERVER","get /",null]]' ]] ||
+    { echo "expected the page's CLIENT span as the root, api_01's SERVER span joined to it"; exit 1; }
+[[ $(echo "$trace" | jq '[.[] | select(.parentId == null) | .id] | unique | length') -eq 1 ]] ||
+    { echo "the root's two halves must share their id"; exit 1; }
+[[ $(trace_count) -eq 2 ]] || { echo "expected exactly two traces"; exit 1; }
+links=$(links)
+echo "dependency links: $links"
+[[ $links == '[["api_01","api_02",2],["api_01","api_03",2],["api_02","api_03",2],["browser","api_01",1]]' ]] ||
+    { echo "unexpected links"; exit 1; }
 
 phase "load profile: traffic reaches Zipkin"
 # The traffic service runs a few seconds at its 5 requests a second; traces
 # must keep arriving, failed ones among them (the default mix fails one
 # request in ten), and it must stop on SIGTERM with 0.
+before=$(trace_count) # the request's and the click's
 compose --profile load up --build -d traffic >"$work/load.log" 2>&1 || { tail -40 "$work/load.log"; exit 1; }
-trace_count() { curl -sS --max-time 5 localhost:9411/api/v2/traces | jq length; }
-twenty_more_traces() { [[ $(trace_count) -ge 21 ]]; }
+twenty_more_traces() { [[ $(trace_count) -ge $((before + 20)) ]]; }
 wait_until 60 "20 traces from the traffic service" twenty_more_traces
 compose --profile load stop traffic >/dev/null 2>&1
 traffic_id=$(compose --profile load ps -q traffic)
 compose --profile load logs --no-color traffic | tail -3
 exit_code=$("$docker" inspect --format '{{.State.ExitCode}}' "$traffic_id")
 [[ $exit_code == 0 ]] || { echo "the traffic service exited $exit_code on SIGTERM"; exit 1; }
-red=$(curl -sS --max-time 5 localhost:9411/api/v2/traces | jq '[.[] | select(any(.[]; .tags.error))] | length')
-echo "traces at the stand-in: $(trace_count), $red of them with an error span; traffic exited $exit_code"
+red=$(traces | jq '[.[] | select(any(.[]; .tags.error))] | length')
+echo "traces in Zipkin: $(trace_count), $red of them with an error span; traffic exited $exit_code"
 [[ $red -ge 1 ]] || { echo "no failed request among the traffic's traces"; exit 1; }
 compose --profile load rm -f traffic >/dev/null 2>&1
 
 phase "image checks"
-# No shell in any runtime image: running one fails, and none is in the files.
+# No shell in any runtime image of ours: running one fails, and none is in
+# the files. (The Zipkin image is Java on Debian, with a shell, as the real
+# one on Alpine has.)
 for image in $("$docker" image ls --format '{{.Repository}}' | grep zipkin-b3-demo | sort); do
     if out=$("$docker" run --rm --entrypoint /bin/sh "$image" -c true 2>&1); then
         echo "$image runs /bin/sh"
@@ -307,6 +409,7 @@ for image in $("$docker" image ls --format '{{.Repository}}' | grep zipkin-b3-de
     own=$("$docker" history --format '{{.Size}} {{.CreatedBy}}' "$image" | grep -m1 'COPY' | cut -d' ' -f1)
     echo "  $image: $total (binary layer: $own)"
 done
+echo "  $zipkin_image (made here from Debian's JRE and the jar): $("$docker" image ls --format '{{.Size}}' "$zipkin_image")"
 
 phase "a handler change keeps the dependency layer"
 echo "// touched by ci/compose-e2e.sh" >>"$src/api_03/src/lib.rs"

@@ -1,10 +1,7 @@
-//! Runs the test collector as a process: the Zipkin stand-in of the compose
-//! check and the benchmark's span sink.
+//! Runs the test collector as a process: the benchmark's span sink, and a
+//! Zipkin-v2 API to run the services against without Java.
 //!
 //! `PORT` (default 9411) sets the port; `--count-only` keeps counts, not spans.
-//! Run as `test_collector healthcheck`, it is instead the container's health
-//! probe of a running collector on this machine (the image has no shell or
-//! curl to make one with).
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -17,9 +14,6 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| "9411".into())
         .parse()
         .context("PORT must be a port number")?;
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return Ok(serving::healthcheck(port)?);
-    }
     let mode = if std::env::args().any(|arg| arg == "--count-only") {
         Mode::CountOnly
     } else {
@@ -46,20 +40,4 @@ async fn serve(port: u16, mode: Mode) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use test_collector::Collector;
-
-    /// The probe the collector's image runs, against a real collector.
-    #[tokio::test]
-    async fn healthcheck_passes_while_the_collector_runs() {
-        let collector = Collector::start().await.unwrap();
-        let port = collector.addr.port();
-        tokio::task::spawn_blocking(move || serving::healthcheck(port))
-            .await
-            .unwrap()
-            .unwrap();
-    }
 }
