@@ -1,7 +1,7 @@
 //! One service process: our binary, a Python peer (the py_zipkin originals
-//! or OpenTelemetry-Python), or a program of
-//! the system (chromedriver, the Lens server); its port read from the
-//! kernel, its log kept, stopped by SIGTERM or killed when dropped.
+//! or OpenTelemetry-Python), or a program of the system (chromedriver, the
+//! real Zipkin); its port read from the kernel, its log kept, stopped by
+//! SIGTERM or killed when dropped.
 
 use std::{
     collections::HashSet,
@@ -41,22 +41,33 @@ pub enum Program {
 }
 
 impl Program {
+    /// The command, with none of this process's environment: what it needs
+    /// of its own is set here, the service's settings are added by
+    /// [`spawn`].
     fn command(&self) -> Command {
         match self {
-            Program::Rust(binary) => Command::new(binaries().join(binary)),
-            Program::Example(example) => Command::new(binaries().join("examples").join(example)),
+            Program::Rust(binary) => bare(binaries().join(binary)),
+            Program::Example(example) => bare(binaries().join("examples").join(example)),
             Program::Python(script) => python_command("INTEROP_PYTHON", "interop/python", script),
             Program::OtelPython(script) => {
                 python_command("INTEROP_OTEL_PYTHON", "interop/otel-python", script)
             }
             Program::System { path, args } => {
                 use std::os::unix::process::CommandExt;
-                let mut command = Command::new(path);
+                let mut command = bare(path);
                 command.args(args).process_group(0);
                 command
             }
         }
     }
+}
+
+/// A command for `program` that inherits nothing of this process's
+/// environment.
+fn bare(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command.env_clear();
+    command
 }
 
 /// `script` of `dir`, run by the interpreter that the variable `python`
@@ -69,7 +80,7 @@ fn python_command(python: &str, dir: &str, script: &str) -> Command {
              run these tests with `bash ci/interop.sh`"
         )
     });
-    let mut command = Command::new(interpreter);
+    let mut command = bare(interpreter);
     command
         .arg(workspace().join(dir).join(script))
         .env("PYTHONUNBUFFERED", "1");
@@ -380,8 +391,10 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         if let Some(group) = self.group {
+            // The group may be gone already; that is not worth a line.
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{group}")])
+                .stderr(Stdio::null())
                 .status();
         }
         let _ = self.child.kill();
@@ -406,8 +419,9 @@ fn spawn(
             command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
         }
     }
+    // `command` inherits nothing of this process's environment already:
+    // clearing it here would drop what the program itself needs.
     command
-        .env_clear()
         .env("PORT", "0")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
