@@ -1,7 +1,7 @@
 //! The end-to-end test harness: the three services as real processes on
-//! loopback (our binaries, or the Python peers), exporting to Zipkin (the
-//! real server, or the project's stand-in: [`Zipkin`]), and what Zipkin
-//! says it holds.
+//! loopback (our binaries, or the Python and zipkin-js peers), exporting to
+//! Zipkin (the real server, or the project's stand-in: [`Zipkin`]), and
+//! what Zipkin says it holds.
 //!
 //! Nothing here waits on luck:
 //! - each service listens on a port the OS picks (`PORT=0`); the harness

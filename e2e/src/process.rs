@@ -1,7 +1,7 @@
-//! One service process: our binary, a Python peer (the py_zipkin originals
-//! or OpenTelemetry-Python), or a program of the system (chromedriver, the
-//! real Zipkin); its port read from the kernel, its log kept, stopped by
-//! SIGTERM or killed when dropped.
+//! One service process: our binary, a peer (the py_zipkin originals,
+//! OpenTelemetry-Python or zipkin-js), or a program of the system
+//! (chromedriver, the real Zipkin); its port read from the kernel, its log
+//! kept, stopped by SIGTERM or killed when dropped.
 
 use std::{
     collections::HashSet,
@@ -34,6 +34,10 @@ pub enum Program {
     /// run by the interpreter named in `INTEROP_OTEL_PYTHON` (its own
     /// virtualenv, which `ci/interop.sh` makes too).
     OtelPython(&'static str),
+    /// A script of the zipkin-js peer (`interop/zipkin-js/`), run by the
+    /// `node` on `PATH` with the packages that `ci/interop.sh` installs
+    /// (`npm ci`) in the directory named in `INTEROP_ZIPKIN_JS`.
+    ZipkinJs(&'static str),
     /// A program of the system, by path, with its arguments. It runs in a
     /// process group of its own, which is killed whole when it is dropped:
     /// chromedriver's browser outlives chromedriver otherwise.
@@ -52,6 +56,7 @@ impl Program {
             Program::OtelPython(script) => {
                 python_command("INTEROP_OTEL_PYTHON", "interop/otel-python", script)
             }
+            Program::ZipkinJs(script) => node_command(script),
             Program::System { path, args } => {
                 use std::os::unix::process::CommandExt;
                 let mut command = bare(path);
@@ -85,6 +90,41 @@ fn python_command(python: &str, dir: &str, script: &str) -> Command {
         .arg(workspace().join(dir).join(script))
         .env("PYTHONUNBUFFERED", "1");
     command
+}
+
+/// `script` of `interop/zipkin-js/`, run by the `node` on `PATH`, finding
+/// its packages in the `node_modules` of the directory that
+/// `INTEROP_ZIPKIN_JS` names (`ci/interop.sh` installs them there with
+/// `npm ci`, from the peer's package-lock.json).
+fn node_command(script: &str) -> Command {
+    let packages = std::env::var_os("INTEROP_ZIPKIN_JS").unwrap_or_else(|| {
+        panic!(
+            "INTEROP_ZIPKIN_JS names the directory where the packages of \
+             interop/zipkin-js/ are installed: run these tests with `bash ci/interop.sh`"
+        )
+    });
+    let node_modules = PathBuf::from(packages).join("node_modules");
+    assert!(
+        node_modules.is_dir(),
+        "INTEROP_ZIPKIN_JS: no {} (`bash ci/interop.sh` installs it)",
+        node_modules.display()
+    );
+    let node = find_on_path("node").expect("node is on PATH (the zipkin-js peer needs Node 20)");
+    let mut command = bare(node);
+    command
+        .arg(workspace().join("interop/zipkin-js").join(script))
+        .env("NODE_PATH", node_modules);
+    command
+}
+
+/// The absolute path of `program` on this process's `PATH` (a service
+/// starts with an empty environment, so it is named in full).
+pub(crate) fn find_on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
 }
 
 /// The workspace's root directory.

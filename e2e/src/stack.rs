@@ -81,6 +81,11 @@ pub enum Implementation {
     /// auto-instrumented, its default propagators (W3C Trace Context and
     /// baggage: no B3), its own Zipkin JSON exporter.
     OtelPython,
+    /// zipkin-js (`interop/zipkin-js/`): express with
+    /// zipkin-instrumentation-express, node-fetch wrapped by
+    /// zipkin-instrumentation-fetch, zipkin-transport-http's JSON v2: B3
+    /// only.
+    ZipkinJs,
 }
 
 /// How a test wants its [`Stack`].
@@ -229,6 +234,11 @@ impl StackBuilder {
                     Api::Api01 => "api_01.py",
                     Api::Api02 => "api_02.py",
                     Api::Api03 => "api_03.py",
+                }),
+                Implementation::ZipkinJs => Program::ZipkinJs(match api {
+                    Api::Api01 => "api_01.js",
+                    Api::Api02 => "api_02.js",
+                    Api::Api03 => "api_03.js",
                 }),
             };
             if self.restartable[api as usize] {

@@ -27,7 +27,7 @@ use serde_json::Value;
 use test_collector::{Mode, Store};
 use tokio::runtime::Runtime;
 
-use crate::{Program, RefusingPort, SPANS_LIMIT, Service, http};
+use crate::{Program, RefusingPort, SPANS_LIMIT, Service, http, process::find_on_path};
 
 /// How long the real server may take to start answering (a JVM, on a
 /// small machine busy with the test).
@@ -205,7 +205,7 @@ impl Zipkin {
             "--armeria.ports[0].protocols[0]=http".to_owned(),
         ];
         let program = Program::System {
-            path: find_on_path("java"),
+            path: find_on_path("java").expect("java is on PATH: the real Zipkin needs Java 17"),
             args: args.to_vec(),
         };
         let server = Service::start_within("zipkin", &program, &[], SERVER_START_LIMIT).await;
@@ -438,15 +438,4 @@ fn array(value: Value) -> Vec<Value> {
         Value::Array(items) => items,
         other => panic!("Zipkin answered {other}, not a list"),
     }
-}
-
-/// The absolute path of `program` on this process's `PATH` (a service
-/// starts with an empty environment, so it is named in full).
-fn find_on_path(program: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("{program} is not on PATH: the real Zipkin needs Java 17"))
 }
