@@ -567,6 +567,57 @@ fn complete(spans: &[Value], trace_id: &str) -> Verdict {
     }
 }
 
+/// How many calls each hop has seen so far: [`calls_since`] then gives the
+/// calls of the requests made after.
+fn calls_so_far(stack: &Stack) -> Vec<usize> {
+    stack.hops().iter().map(|hop| hop.calls().len()).collect()
+}
+
+/// The calls each hop has seen since [`calls_so_far`] said `before`, each
+/// hop named "caller → callee".
+fn calls_since(stack: &Stack, before: &[usize]) -> Vec<(String, Vec<http::HeaderMap>)> {
+    stack
+        .hops()
+        .iter()
+        .zip(before)
+        .map(|(hop, &before)| {
+            (
+                format!("{} → {}", hop.caller, hop.callee),
+                hop.calls()[before..].to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// The verdict on a request sent with the not-sampled trace: api_01
+/// answered that trace, every hop carried it and the decision once
+/// (`carries` reads them in the peer's format), and Zipkin holds no span
+/// of it.
+fn not_sampled_verdict(
+    answered: &str,
+    calls: &[(String, Vec<http::HeaderMap>)],
+    carries: fn(&http::HeaderMap) -> bool,
+    spans: &[Value],
+) -> Verdict {
+    let recorded = of_zipkin_trace(spans, NOT_SAMPLED_TRACE);
+    if answered != NOT_SAMPLED_TRACE {
+        Verdict::Broken(format!(
+            "trace {answered}, not the caller's {NOT_SAMPLED_TRACE}"
+        ))
+    } else if let Some((hop, calls)) = calls
+        .iter()
+        .find(|(_, calls)| calls.len() != 1 || !carries(&calls[0]))
+    {
+        Verdict::Broken(format!(
+            "hop {hop} did not carry the not-sampled decision once: {calls:#?}"
+        ))
+    } else if !recorded.is_empty() {
+        Verdict::Broken(format!("spans of a not-sampled trace: {recorded:#?}"))
+    } else {
+        Verdict::Whole
+    }
+}
+
 /// Stops the services of a stack started `through_wire`, and gives every
 /// span Zipkin holds once it holds every span the wire saw it take: Zipkin
 /// answers an upload before it stores it, and a peer, unlike ours, does not
@@ -639,43 +690,19 @@ async fn run_otel_row(mix: PeerMix) -> Vec<(&'static str, Verdict)> {
     ])
     .await;
     let b3_in_first_call = stack.hop(Api::Api01, Api::Api02).calls()[first_call_before].clone();
-    let hops_before: Vec<usize> = stack.hops().iter().map(|hop| hop.calls().len()).collect();
+    let hops_before = calls_so_far(&stack);
     let not_sampled = get(w3c(NOT_SAMPLED_TRACE, "00")).await;
-    // One call on each hop, each carrying the decision.
-    let not_sampled_calls: Vec<(String, Vec<http::HeaderMap>)> = stack
-        .hops()
-        .iter()
-        .zip(&hops_before)
-        .map(|(hop, &before)| {
-            (
-                format!("{} → {}", hop.caller, hop.callee),
-                hop.calls()[before..].to_vec(),
-            )
-        })
-        .collect();
+    let not_sampled_calls = calls_since(&stack, &hops_before);
     let before_stop = stack.wire().accepted_spans();
     // Nothing more can arrive once every service has stopped.
     let spans = stop_through_wire(&mut stack).await;
 
-    let not_sampled_verdict = if not_sampled != NOT_SAMPLED_TRACE {
-        Verdict::Broken(format!(
-            "trace {not_sampled}, not the caller's {NOT_SAMPLED_TRACE}"
-        ))
-    } else if let Some((hop, calls)) = not_sampled_calls
-        .iter()
-        .find(|(_, calls)| calls.len() != 1 || !carries_not_sampled(&calls[0]))
-    {
-        Verdict::Broken(format!(
-            "hop {hop} did not carry the not-sampled decision once: {calls:#?}"
-        ))
-    } else if !of_trace(&spans, NOT_SAMPLED_TRACE).is_empty() {
-        Verdict::Broken(format!(
-            "spans of a not-sampled trace: {:#?}",
-            of_trace(&spans, NOT_SAMPLED_TRACE)
-        ))
-    } else {
-        Verdict::Whole
-    };
+    let not_sampled_verdict = not_sampled_verdict(
+        &not_sampled,
+        &not_sampled_calls,
+        carries_not_sampled,
+        &spans,
+    );
     let continued_verdict = if continued != TRACE_128 {
         Verdict::Broken(format!("trace {continued}, not the caller's {TRACE_128}"))
     } else {
@@ -883,47 +910,23 @@ async fn run_zipkin_js_row(mix: PeerMix) -> Vec<(&'static str, Verdict)> {
 
     let plain = get(vec![]).await;
     let concurrent = futures_join_all((0..CONCURRENT).map(|_| get(vec![]))).await;
-    let hops_before: Vec<usize> = stack.hops().iter().map(|hop| hop.calls().len()).collect();
+    let hops_before = calls_so_far(&stack);
     let mut not_sampled_context = b3_context(NOT_SAMPLED_TRACE);
     not_sampled_context[2].1 = "0".to_owned();
     let not_sampled = get(not_sampled_context).await;
-    // One call on each hop, each carrying the decision.
-    let not_sampled_calls: Vec<(String, Vec<http::HeaderMap>)> = stack
-        .hops()
-        .iter()
-        .zip(&hops_before)
-        .map(|(hop, &before)| {
-            (
-                format!("{} → {}", hop.caller, hop.callee),
-                hop.calls()[before..].to_vec(),
-            )
-        })
-        .collect();
+    let not_sampled_calls = calls_since(&stack, &hops_before);
     let long = get(b3_context(TRACE_128)).await;
     let short = get(b3_context(TRACE_64)).await;
     let before_stop = stack.wire().accepted_spans();
     // Nothing more can arrive once every service has stopped.
     let spans = stop_through_wire(&mut stack).await;
 
-    let not_sampled_verdict = if not_sampled != NOT_SAMPLED_TRACE {
-        Verdict::Broken(format!(
-            "trace {not_sampled}, not the caller's {NOT_SAMPLED_TRACE}"
-        ))
-    } else if let Some((hop, calls)) = not_sampled_calls
-        .iter()
-        .find(|(_, calls)| calls.len() != 1 || !carries_b3_not_sampled(&calls[0]))
-    {
-        Verdict::Broken(format!(
-            "hop {hop} did not carry the not-sampled decision once: {calls:#?}"
-        ))
-    } else if !of_zipkin_trace(&spans, NOT_SAMPLED_TRACE).is_empty() {
-        Verdict::Broken(format!(
-            "spans of a not-sampled trace: {:#?}",
-            of_zipkin_trace(&spans, NOT_SAMPLED_TRACE)
-        ))
-    } else {
-        Verdict::Whole
-    };
+    let not_sampled_verdict = not_sampled_verdict(
+        &not_sampled,
+        &not_sampled_calls,
+        carries_b3_not_sampled,
+        &spans,
+    );
     let continued = |trace_id: &str, expected: &str| {
         if trace_id != expected {
             return Verdict::Broken(format!("trace {trace_id}, not the caller's {expected}"));
