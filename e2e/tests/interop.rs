@@ -567,6 +567,21 @@ fn complete(spans: &[Value], trace_id: &str) -> Verdict {
     }
 }
 
+/// GETs api_01 at `url` with `headers`, and gives the trace its answer
+/// names; anything but a `200` fails the test.
+async fn answered_trace(url: String, headers: Vec<(&'static str, String)>) -> String {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let (status, answer) = fetch(&url, &headers).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["trace_id"]
+        .as_str()
+        .expect("a traced answer names its trace")
+        .to_owned()
+}
+
 /// How many calls each hop has seen so far: [`calls_since`] then gives the
 /// calls of the requests made after.
 fn calls_so_far(stack: &Stack) -> Vec<usize> {
@@ -657,21 +672,7 @@ async fn run_otel_row(mix: PeerMix) -> Vec<(&'static str, Verdict)> {
     }
     let mut stack = builder.start().await;
     let url = stack.api_01.url.clone();
-    let get = |headers: Vec<(&'static str, String)>| {
-        let url = url.clone();
-        async move {
-            let headers: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(name, value)| (*name, value.as_str()))
-                .collect();
-            let (status, answer) = fetch(&url, &headers).await;
-            assert_eq!(status, 200, "{answer}");
-            answer["trace_id"]
-                .as_str()
-                .expect("a traced answer names its trace")
-                .to_owned()
-        }
-    };
+    let get = |headers| answered_trace(url.clone(), headers);
     let w3c = |trace_id: &str, flags: &str| {
         vec![(
             "traceparent",
@@ -892,21 +893,7 @@ async fn run_zipkin_js_row(mix: PeerMix) -> Vec<(&'static str, Verdict)> {
     }
     let mut stack = builder.start().await;
     let url = stack.api_01.url.clone();
-    let get = |headers: Vec<(&'static str, String)>| {
-        let url = url.clone();
-        async move {
-            let headers: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(name, value)| (*name, value.as_str()))
-                .collect();
-            let (status, answer) = fetch(&url, &headers).await;
-            assert_eq!(status, 200, "{answer}");
-            answer["trace_id"]
-                .as_str()
-                .expect("a traced answer names its trace")
-                .to_owned()
-        }
-    };
+    let get = |headers| answered_trace(url.clone(), headers);
 
     let plain = get(vec![]).await;
     let concurrent = futures_join_all((0..CONCURRENT).map(|_| get(vec![]))).await;
