@@ -24,7 +24,7 @@ use std::{
 };
 
 use serde_json::Value;
-use test_collector::{Mode, Store};
+use test_collector::{Mode, Store, zipkin_rules::normalize_trace_id};
 use tokio::runtime::Runtime;
 
 use crate::{Program, RefusingPort, SPANS_LIMIT, Service, http, process::find_on_path};
@@ -326,10 +326,12 @@ impl Zipkin {
         let lookback = (last - first).max(1);
         let window = format!("/api/v2/traces?endTs={last}&lookback={lookback}&limit=1000");
         let in_window = array(self.get(&window).await.expect("a list of traces"));
+        // As Zipkin stores it: a 128-bit id whose high half is zero is 64 bits.
+        let stored = normalize_trace_id(trace_id);
         let others: Vec<&str> = in_window
             .iter()
             .filter_map(|trace| trace[0]["traceId"].as_str())
-            .filter(|id| normalized(id) != normalized(trace_id))
+            .filter(|&id| normalize_trace_id(id) != stored)
             .collect();
         assert!(
             others.is_empty(),
@@ -361,17 +363,7 @@ impl Zipkin {
         trace_id: &str,
         done: impl Fn(&[Value]) -> bool,
     ) -> (Vec<Value>, bool) {
-        let deadline = Instant::now() + SPANS_LIMIT;
-        loop {
-            let spans = self.trace(trace_id).await;
-            if done(&spans) {
-                return (spans, true);
-            }
-            if Instant::now() >= deadline {
-                return (spans, false);
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        poll(|| self.trace(trace_id), |spans| done(spans)).await
     }
 
     /// Every span Zipkin holds once it holds `count` or more, or when
@@ -379,22 +371,15 @@ impl Zipkin {
     /// Zipkin answers an upload before it stores it: this is how a test
     /// knows that what was accepted is stored.
     pub async fn spans_once_at_least(&self, count: usize) -> Vec<Value> {
-        let deadline = Instant::now() + SPANS_LIMIT;
-        loop {
-            let spans = self.spans().await;
-            if spans.len() >= count {
-                return spans;
-            }
-            if Instant::now() >= deadline {
-                eprintln!(
-                    "{} holds {} spans after {SPANS_LIMIT:?}, not the {count} it took",
-                    self.judge.name(),
-                    spans.len()
-                );
-                return spans;
-            }
-            tokio::time::sleep(POLL).await;
+        let (spans, held) = poll(|| self.spans(), |spans| spans.len() >= count).await;
+        if !held {
+            eprintln!(
+                "{} holds {} spans after {SPANS_LIMIT:?}, not the {count} it took",
+                self.judge.name(),
+                spans.len()
+            );
         }
+        spans
     }
 }
 
@@ -414,12 +399,23 @@ pub async fn next_millisecond() {
     tokio::time::sleep(Duration::from_millis(2)).await;
 }
 
-/// A trace id as Zipkin stores it: a 128-bit id whose high half is zero
-/// becomes its 64-bit low half.
-fn normalized(trace_id: &str) -> &str {
-    trace_id
-        .strip_prefix("0000000000000000")
-        .unwrap_or(trace_id)
+/// Asks `ask` every [`POLL`] until `done` holds of its answer, at most
+/// [`SPANS_LIMIT`]; gives the last answer, and whether `done` held.
+async fn poll<T, Answer: Future<Output = T>>(
+    ask: impl Fn() -> Answer,
+    done: impl Fn(&T) -> bool,
+) -> (T, bool) {
+    let deadline = Instant::now() + SPANS_LIMIT;
+    loop {
+        let answer = ask().await;
+        if done(&answer) {
+            return (answer, true);
+        }
+        if Instant::now() >= deadline {
+            return (answer, false);
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// `(endTs, lookback)` in milliseconds covering every span a test run
