@@ -106,6 +106,16 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(40);
 /// one is a JVM).
 const ZIPKIN_START: Duration = Duration::from_secs(20);
 
+/// The spans of the `uploads` Zipkin took once its life beginning at
+/// `life_began` had begun (a killed Zipkin forgets what it took before).
+fn taken_since(uploads: &[Upload], life_began: std::time::Instant) -> Vec<&Value> {
+    uploads
+        .iter()
+        .filter(|upload| upload.accepted() && upload.answered >= life_began)
+        .flat_map(|upload| upload.spans.iter())
+        .collect()
+}
+
 /// How long and how hard a case runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Scale {
@@ -282,13 +292,8 @@ pub async fn run(case: Case, scale: Scale) -> Report {
     }
     let uploads = stack.wire().uploads();
     let life_began = stack.zipkin.life_began;
-    let taken_in_life: Vec<Value> = uploads
-        .iter()
-        .filter(|upload| upload.accepted() && upload.answered >= life_began)
-        .flat_map(|upload| upload.spans.clone())
-        .collect();
-    let all: Vec<&Value> = taken_in_life.iter().collect();
-    let stored = stack.zipkin.spans_once_at_least(distinct(&all)).await;
+    let must_hold = distinct(&taken_since(&uploads, life_began));
+    let stored = stack.zipkin.spans_once_at_least(must_hold).await;
     Report {
         case,
         answers,
@@ -399,11 +404,7 @@ impl Report {
 
     /// The spans Zipkin took in its last life: what it must hold.
     pub fn taken_in_last_life(&self) -> Vec<&Value> {
-        self.uploads
-            .iter()
-            .filter(|upload| upload.accepted() && upload.answered >= self.life_began)
-            .flat_map(|upload| upload.spans.iter())
-            .collect()
+        taken_since(&self.uploads, self.life_began)
     }
 
     /// The distinct spans Zipkin took from `service_name`.
