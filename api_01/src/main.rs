@@ -1,6 +1,7 @@
 //! api_01's entry point: config, router, serve. Run as `api_01 healthcheck`,
 //! it is instead the container's health probe of a running api_01.
 
+use browser_relay::BrowserRelay;
 use demo::Settings;
 use telemetry::Telemetry;
 
@@ -19,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let telemetry = Telemetry::init(&settings.telemetry)?;
     // The page, and the relay its spans go through, answered untraced.
-    let relay = telemetry::browser::BrowserRelay::new(&settings.telemetry)?;
+    let zipkin = settings.telemetry.export_endpoint();
+    let relay = BrowserRelay::new(&settings.telemetry.service_name, zipkin)?;
     let page = api_01::page::Page::new(&settings)?
         .front()
         .with_routes(relay.router());

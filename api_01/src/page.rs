@@ -21,9 +21,9 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::Response,
 };
+use browser_relay::BrowserRelay;
 use demo::{Front, MAX_DELAY_MS, Settings};
 use serde_json::json;
-use telemetry::browser::BrowserRelay;
 
 const TEMPLATE: &str = include_str!("page/index.html");
 const STYLE: &str = include_str!("page/page.css");
@@ -73,7 +73,7 @@ impl Page {
             "hangDelayMs": hang_delay_ms,
             "maxDelayMs": MAX_DELAY_MS,
             // The page's span names this service as the one it called,
-            // and goes through its relay (telemetry::browser).
+            // and goes through its relay (browser_relay).
             "serviceName": settings.service_name(),
             "relayPath": BrowserRelay::PATH,
         });
@@ -208,7 +208,7 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| value.to_string())
         };
-        Settings::read(&demo::Env::from_lookup(lookup), "api_01", 5001).unwrap()
+        Settings::read(&telemetry::env::Env::from_lookup(lookup), "api_01", 5001).unwrap()
     }
 
     const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";

@@ -22,7 +22,7 @@ pub struct Api03 {
 impl Api03 {
     /// Reads `WORK_MS` (milliseconds; 0 is allowed).
     pub fn from_env(settings: &Settings) -> anyhow::Result<Self> {
-        let work_ms = demo::Env::process().parse("WORK_MS", DEFAULT_WORK_MS)?;
+        let work_ms = telemetry::env::Env::process().parse("WORK_MS", DEFAULT_WORK_MS)?;
         Ok(Self {
             settings: settings.clone(),
             work: Duration::from_millis(work_ms),

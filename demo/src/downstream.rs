@@ -9,7 +9,9 @@ use reqwest::Url;
 use serde_json::Value;
 use telemetry::ConfigError;
 
-use crate::{Env, Settings};
+use telemetry::env::Env;
+
+use crate::Settings;
 
 /// Another service this one calls: its name (Zipkin's dependency graph
 /// names it so) and its URL.

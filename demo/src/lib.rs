@@ -2,7 +2,8 @@
 //! `main.rs` is config, router, serve. The tracing itself is the
 //! `telemetry` crate's; nothing here is needed to trace a service.
 //!
-//! - [`Settings`]: the demo's settings from the environment ([`Env`]).
+//! - [`Settings`]: the demo's settings from the environment (through
+//!   `telemetry::env::Env`, the project's one reader of it).
 //! - [`Reply`]: the JSON every service answers with.
 //! - [`Faults`]: the knobs that make a service fail or slow down on demand.
 //! - [`DownstreamClient`]: a call to another service, with a JSON answer or
@@ -13,14 +14,12 @@
 //!   [`healthcheck`], the container's probe.
 
 mod downstream;
-mod env;
 mod faults;
 mod reply;
 mod serve;
 mod settings;
 
 pub use downstream::{Downstream, DownstreamClient, DownstreamError};
-pub use env::Env;
 pub use faults::{Faults, MAX_DELAY_MS};
 pub use reply::Reply;
 pub use serve::{Front, healthcheck, healthcheck_requested, serve, serve_with_front};

@@ -149,7 +149,7 @@ mod tests {
     use std::time::Duration;
 
     fn settings(name: &str) -> Settings {
-        Settings::read(&crate::Env::from_lookup(|_| None), name, 5001).unwrap()
+        Settings::read(&telemetry::env::Env::from_lookup(|_| None), name, 5001).unwrap()
     }
 
     fn status_of(reply: Reply) -> (StatusCode, Value) {

@@ -6,9 +6,9 @@
 use std::{net::SocketAddr, time::Duration};
 
 use serving::ConnectionLimits;
-use telemetry::{ConfigError, TelemetryConfig};
+use telemetry::{ConfigError, TelemetryConfig, env::Env};
 
-use crate::{Env, faults::MAX_DELAY_MS};
+use crate::faults::MAX_DELAY_MS;
 
 /// Where a person opens the Zipkin UI by default.
 pub const DEFAULT_ZIPKIN_UI_URL: &str = "http://localhost:9411/zipkin";
@@ -68,7 +68,7 @@ impl Settings {
         let downstream_timeout = millis("DOWNSTREAM_TIMEOUT_MS", DEFAULT_DOWNSTREAM_TIMEOUT)?;
         let defaults = ConnectionLimits::default();
         Ok(Self {
-            telemetry: TelemetryConfig::from_vars(name, |variable| env.raw(variable))?,
+            telemetry: TelemetryConfig::read(env, name)?,
             port: env.parse("PORT", port)?,
             zipkin_ui_url: env
                 .text("ZIPKIN_UI_URL")

@@ -3,19 +3,17 @@
 //! numbers but cannot flood it.
 //!
 //! Each kind is logged at once the first time, then at most once per
-//! [`REPORT_PERIOD`], with the count since the last line and the total;
+//! [`REPORT_PERIOD`], with the count since the last line and the total
+//! (a [`Tally`] each);
 //! [`Report::tick`] (every period) logs what is due, and at the stop
 //! [`Report::account`] gives every total. Idle connections closed by the
 //! idle timeout are the normal end of a kept-alive connection: they are
 //! counted, and logged only at DEBUG.
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::sync::Mutex;
 
-/// At most one log line per kind per this period.
-pub(crate) const REPORT_PERIOD: Duration = Duration::from_secs(10);
+pub(crate) use reporting::REPORT_PERIOD;
+use reporting::Tally;
 
 /// Why a connection was closed (or never served).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,13 +67,6 @@ struct State {
     last_accept_error: Option<String>,
 }
 
-#[derive(Debug, Default)]
-struct Tally {
-    unreported: u64,
-    total: u64,
-    last_report: Option<Instant>,
-}
-
 impl Report {
     pub(crate) fn accepted(&self) {
         self.lock().accepted += 1;
@@ -83,12 +74,8 @@ impl Report {
 
     pub(crate) fn closed(&self, why: Closed) {
         let mut state = self.lock();
-        let tally = &mut state.tallies[why as usize];
-        tally.unreported += 1;
-        tally.total += 1;
-        if tally.last_report.is_none() {
-            state.log_due(why);
-        }
+        state.tallies[why as usize].add(1);
+        state.log_due(why, false);
     }
 
     pub(crate) fn accept_failed(&self, error: &std::io::Error) {
@@ -100,7 +87,7 @@ impl Report {
     pub(crate) fn tick(&self) {
         let mut state = self.lock();
         for why in KINDS {
-            state.log_due(why);
+            state.log_due(why, false);
         }
     }
 
@@ -108,10 +95,9 @@ impl Report {
     pub(crate) fn account(&self) {
         let mut state = self.lock();
         for why in KINDS {
-            state.tallies[why as usize].last_report = None;
-            state.log_due(why);
+            state.log_due(why, true);
         }
-        let total = |why: Closed| state.tallies[why as usize].total;
+        let total = |why: Closed| state.tallies[why as usize].total();
         tracing::info!(
             accepted = state.accepted,
             closed_slow_headers = total(Closed::SlowHeaders),
@@ -131,16 +117,11 @@ impl Report {
 }
 
 impl State {
-    fn log_due(&mut self, why: Closed) {
-        let tally = &mut self.tallies[why as usize];
-        let due = tally
-            .last_report
-            .is_none_or(|last| last.elapsed() >= REPORT_PERIOD);
-        if tally.unreported == 0 || !due {
+    /// Logs the kind `why` if it is due, or anyway (`at_stop`).
+    fn log_due(&mut self, why: Closed, at_stop: bool) {
+        let Some((count, total)) = self.tallies[why as usize].due(at_stop) else {
             return;
-        }
-        tally.last_report = Some(Instant::now());
-        let (count, total) = (std::mem::take(&mut tally.unreported), tally.total);
+        };
         let next_s = REPORT_PERIOD.as_secs();
         match why {
             Closed::Idle => tracing::debug!(count, total, "{}", why.what()),
@@ -173,17 +154,17 @@ mod tests {
         }
         let state = report.lock();
         let tally = &state.tallies[Closed::SlowHeaders as usize];
-        assert_eq!((tally.unreported, tally.total), (4, 5));
+        assert_eq!((tally.unreported(), tally.total()), (4, 5));
         drop(state);
         report.tick();
         assert_eq!(
-            report.lock().tallies[Closed::SlowHeaders as usize].unreported,
+            report.lock().tallies[Closed::SlowHeaders as usize].unreported(),
             4,
             "not due yet"
         );
         report.account();
         assert_eq!(
-            report.lock().tallies[Closed::SlowHeaders as usize].unreported,
+            report.lock().tallies[Closed::SlowHeaders as usize].unreported(),
             0,
             "the stop reports the rest"
         );

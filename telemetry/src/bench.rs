@@ -26,7 +26,11 @@ use crate::{
 
 /// Appends `spans` to `out` as the exporter writes them for Zipkin.
 pub fn write_spans(spans: &[SpanData], service_name: &str, out: &mut Vec<u8>) {
-    crate::zipkin::write_spans(spans, service_name, out);
+    use span_export::Encoding;
+    let resource = opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name(service_name.to_owned())
+        .build();
+    span_export::ZipkinJson.encode(spans, &resource, out);
 }
 
 /// The subscriber a service runs: the registry, the log lines (the fmt

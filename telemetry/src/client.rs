@@ -14,17 +14,17 @@ use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, SERVER_ADDRESS, SERVER_PORT,
     URL_FULL,
 };
+use reporting::describe;
 use reqwest::{RequestBuilder, Response, Url};
+use span_export::zipkin::PEER_SERVICE;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
     config::Propagators,
-    error_text::describe,
     propagation::{self, B3, Ids, Sampling},
     request::{self, RequestTrace},
     sampling::Decision,
-    zipkin::PEER_SERVICE,
 };
 
 /// Sends `request` to the service named `peer_service`, in a CLIENT span

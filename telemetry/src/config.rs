@@ -9,59 +9,18 @@
 //! OpenTelemetry has no name. A value that is set but invalid is an error
 //! that names the variable: a typo silently ignored teaches the wrong thing.
 //!
-//! Plain data, read once at start-up: every other module reads its part.
+//! Plain data, read once at start-up (through [`Env`], the one reader of
+//! the environment): every other module reads its part.
 
 use std::{str::FromStr, time::Duration};
 
+use reqwest::Url;
+pub use span_export::BatchConfig;
+
+use crate::env::{ConfigError, Env};
+
 /// Where Zipkin listens by default: its standard port on this machine.
 pub const DEFAULT_ZIPKIN_ENDPOINT: &str = "http://localhost:9411/api/v2/spans";
-
-/// A variable that is set but cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {name}={value:?} is invalid: {reason}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub value: String,
-    pub reason: String,
-}
-
-/// The variables settings are read from: the process environment, or any
-/// lookup (a map, in tests).
-struct Vars<F>(F);
-
-impl<F: Fn(&str) -> Option<String>> Vars<F> {
-    /// The variable `name`, trimmed; `None` when it is unset or empty.
-    fn text(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-    }
-
-    /// The variable `name` parsed as a `T`, or `default` when it is unset.
-    fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T: FromStr,
-        T::Err: std::fmt::Display,
-    {
-        match self.text(name) {
-            None => Ok(default),
-            Some(value) => parse_value(name, value),
-        }
-    }
-}
-
-/// `value`, the value of the variable `name`, parsed as a `T`.
-fn parse_value<T>(name: &'static str, value: String) -> Result<T, ConfigError>
-where
-    T: FromStr,
-    T::Err: std::fmt::Display,
-{
-    value.parse().map_err(|error: T::Err| ConfigError {
-        name,
-        reason: error.to_string(),
-        value,
-    })
-}
 
 /// What [`crate::Telemetry::init`] needs.
 #[derive(Clone, Debug)]
@@ -70,8 +29,8 @@ pub struct TelemetryConfig {
     /// service by.
     pub service_name: String,
     /// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`: where spans are POSTed (Zipkin's v2
-    /// JSON API).
-    pub zipkin_endpoint: String,
+    /// JSON API), an `http` or `https` URL.
+    pub zipkin_endpoint: Url,
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
     pub sampler: SamplerConfig,
     /// `OTEL_PROPAGATORS`: the headers a call carries its trace in.
@@ -233,69 +192,33 @@ impl FromStr for Propagators {
     }
 }
 
-/// The span batch (`zipkin::ZipkinProcessor`), by OpenTelemetry's
-/// `OTEL_BSP_*` variables; two defaults differ from the specification's,
-/// as measured in the README's Performance section.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BatchConfig {
-    /// `OTEL_BSP_SCHEDULE_DELAY` (ms, 5000): how often spans go out at the
-    /// latest.
-    pub schedule_delay: Duration,
-    /// `OTEL_BSP_MAX_QUEUE_SIZE` (2048): how many spans wait at most; beyond
-    /// that they are dropped (and counted), so memory stays bounded.
-    pub max_queue_size: usize,
-    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (128 here; the specification says
-    /// 512): spans per upload.
-    pub max_export_batch_size: usize,
-    /// `OTEL_BSP_EXPORT_TIMEOUT` (ms; 5000 here, the specification says
-    /// 30000): the longest one upload may take. It also bounds the last
-    /// upload at shutdown, so a stop never hangs on Zipkin.
-    pub upload_timeout: Duration,
-    /// `OTEL_BSP_MAX_CONCURRENT_EXPORTS` (the Rust SDK's name; 4): uploads
-    /// in flight at once.
-    pub max_concurrent_uploads: usize,
-}
-
-impl Default for BatchConfig {
-    fn default() -> Self {
-        Self {
-            schedule_delay: Duration::from_millis(5000),
-            max_queue_size: 2048,
-            max_export_batch_size: 128,
-            upload_timeout: Duration::from_millis(5000),
-            max_concurrent_uploads: 4,
-        }
-    }
-}
-
-impl BatchConfig {
-    fn read<F: Fn(&str) -> Option<String>>(env: &Vars<F>) -> Result<Self, ConfigError> {
-        let default = Self::default();
-        let millis = |name, default: Duration| {
-            env.parse(name, default.as_millis() as u64)
-                .map(Duration::from_millis)
-        };
-        Ok(Self {
-            schedule_delay: millis("OTEL_BSP_SCHEDULE_DELAY", default.schedule_delay)?,
-            max_queue_size: env.parse("OTEL_BSP_MAX_QUEUE_SIZE", default.max_queue_size)?,
-            max_export_batch_size: env.parse(
-                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                default.max_export_batch_size,
-            )?,
-            upload_timeout: millis("OTEL_BSP_EXPORT_TIMEOUT", default.upload_timeout)?,
-            max_concurrent_uploads: env.parse(
-                "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
-                default.max_concurrent_uploads,
-            )?,
-        })
-    }
+/// `OTEL_BSP_*`: the span batch's settings.
+fn batch_config<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<BatchConfig, ConfigError> {
+    let default = BatchConfig::default();
+    let millis = |name, default: Duration| {
+        env.parse(name, default.as_millis() as u64)
+            .map(Duration::from_millis)
+    };
+    Ok(BatchConfig {
+        schedule_delay: millis("OTEL_BSP_SCHEDULE_DELAY", default.schedule_delay)?,
+        max_queue_size: env.parse("OTEL_BSP_MAX_QUEUE_SIZE", default.max_queue_size)?,
+        max_export_batch_size: env.parse(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            default.max_export_batch_size,
+        )?,
+        upload_timeout: millis("OTEL_BSP_EXPORT_TIMEOUT", default.upload_timeout)?,
+        max_concurrent_uploads: env.parse(
+            "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
+            default.max_concurrent_uploads,
+        )?,
+    })
 }
 
 impl TelemetryConfig {
     /// Reads the process environment; `default_service_name` is the name
     /// when `OTEL_SERVICE_NAME` is not set.
     pub fn from_env(default_service_name: &str) -> Result<Self, ConfigError> {
-        Self::from_vars(default_service_name, |name| std::env::var(name).ok())
+        Self::read(&Env::process(), default_service_name)
     }
 
     /// Reads the variables from `vars` (for tests, or settings kept
@@ -304,7 +227,14 @@ impl TelemetryConfig {
         default_service_name: &str,
         vars: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let env = Vars(vars);
+        Self::read(&Env::from_lookup(vars), default_service_name)
+    }
+
+    /// Reads the variables from `env`.
+    pub fn read<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        default_service_name: &str,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             service_name: env
                 .text("OTEL_SERVICE_NAME")
@@ -320,18 +250,22 @@ impl TelemetryConfig {
             disabled: env
                 .text("OTEL_SDK_DISABLED")
                 .is_some_and(|value| value.eq_ignore_ascii_case("true")),
-            batch: BatchConfig::read(&env)?,
+            batch: batch_config(env)?,
         })
+    }
+
+    /// Where the spans go: `None` when telemetry is off
+    /// (`OTEL_SDK_DISABLED`).
+    pub fn export_endpoint(&self) -> Option<Url> {
+        (!self.disabled).then(|| self.zipkin_endpoint.clone())
     }
 }
 
-/// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, checked to be an HTTP URL.
-fn zipkin_endpoint(value: Option<String>) -> Result<String, ConfigError> {
-    let Some(endpoint) = value else {
-        return Ok(DEFAULT_ZIPKIN_ENDPOINT.to_owned());
-    };
-    let reason = match endpoint.parse::<reqwest::Url>() {
-        Ok(url) if ["http", "https"].contains(&url.scheme()) => return Ok(endpoint),
+/// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, the one place it is parsed: an HTTP URL.
+fn zipkin_endpoint(value: Option<String>) -> Result<Url, ConfigError> {
+    let endpoint = value.unwrap_or_else(|| DEFAULT_ZIPKIN_ENDPOINT.to_owned());
+    let reason = match endpoint.parse::<Url>() {
+        Ok(url) if ["http", "https"].contains(&url.scheme()) => return Ok(url),
         Ok(url) => format!("expected an http:// or https:// URL, not {}:", url.scheme()),
         Err(error) => error.to_string(),
     };
@@ -400,7 +334,7 @@ mod tests {
     fn defaults_work_on_localhost() {
         let config = config(&[]).unwrap();
         assert_eq!(config.service_name, "api_02");
-        assert_eq!(config.zipkin_endpoint, DEFAULT_ZIPKIN_ENDPOINT);
+        assert_eq!(config.zipkin_endpoint.as_str(), DEFAULT_ZIPKIN_ENDPOINT);
         assert_eq!(config.sampler, SamplerConfig::default());
         assert_eq!(config.propagators, Propagators::default());
         assert!(config.propagators.sends_b3_multi() && !config.propagators.reads_w3c_first());
@@ -426,7 +360,7 @@ mod tests {
         assert_eq!(config.batch.schedule_delay, Duration::from_millis(100));
         assert_eq!(config.batch.max_queue_size, 16);
         assert_eq!(config.service_name, "checkout");
-        assert_eq!(config.zipkin_endpoint, "http://zipkin:9411/api/v2/spans");
+        assert_eq!(config.zipkin_endpoint.as_str(), "http://zipkin:9411/api/v2/spans");
         assert!(!config.b3_join);
         assert!(config.disabled);
         assert!(

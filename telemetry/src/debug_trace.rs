@@ -3,28 +3,21 @@
 //! OpenTelemetry has no trace flag for B3's debug, and the SDK gives a new
 //! span its parent's flags, not the sampler's. What it does hand from the
 //! sampler to the span, and on to the span's children, is trace state: the
-//! sampler marks a debug trace there, Zipkin's mapping reads the mark
-//! (`"debug": true`), and calls from a marked span send `X-B3-Flags: 1`.
-//! The mark is never sent to other services (they get B3), so it cannot
-//! clash with anyone's `tracestate`.
+//! sampler marks a debug trace there (`span_export::zipkin::DEBUG_MARK`,
+//! which Zipkin's JSON writes as `"debug": true`), and calls from a marked
+//! span send `X-B3-Flags: 1`. The mark is never sent to other services
+//! (they get B3), so it cannot clash with anyone's `tracestate`.
 
 use std::sync::LazyLock;
 
-use opentelemetry::trace::{SpanContext, TraceState};
+use opentelemetry::trace::TraceState;
+use span_export::zipkin::DEBUG_MARK;
+pub(crate) use span_export::zipkin::is_debug;
 
-const KEY: &str = "zipkin";
-const VALUE: &str = "debug";
-
-static MARK: LazyLock<TraceState> = LazyLock::new(|| {
-    TraceState::from_key_value([(KEY, VALUE)]).expect("a valid trace-state entry")
-});
+static MARK: LazyLock<TraceState> =
+    LazyLock::new(|| TraceState::from_key_value([DEBUG_MARK]).expect("a valid trace-state entry"));
 
 /// The trace state of a span in a debug trace.
 pub(crate) fn debug_trace_state() -> TraceState {
     MARK.clone()
-}
-
-/// True when `span` belongs to a debug trace.
-pub(crate) fn is_debug(span: &SpanContext) -> bool {
-    span.trace_state().get(KEY) == Some(VALUE)
 }

@@ -51,8 +51,8 @@
 //! - [`TelemetryLayer`]: the SERVER span of every request, as a tower layer.
 //! - [`client::send`]: a call to another service in a CLIENT span.
 //! - [`current_trace`]: the trace a request is in, for answers and links.
-//! - [`browser::BrowserRelay`]: a same-origin path a page posts its own
-//!   span to, checked and forwarded to Zipkin.
+//! - [`env::Env`]: the environment reader the settings use, for a
+//!   service's own settings too.
 //! - [`ConfigError`], [`TelemetryError`]: what can go wrong at start-up.
 //!
 //! Nothing else is public. The `bench` feature opens the internals that
@@ -61,31 +61,28 @@
 //! # How it works
 //!
 //! Spans are `tracing` spans; the `tracing-opentelemetry` layer makes them
-//! OpenTelemetry spans, which the SDK samples and hands to our own batch and
-//! Zipkin exporter. A module each, listed bottom up: each imports only
-//! modules above it in this list, never one below (a test checks it).
+//! OpenTelemetry spans, which the SDK samples and hands to `span_export`'s
+//! processor, which batches them and sends them to Zipkin. A module each,
+//! listed bottom up: each imports only modules above it in this list,
+//! never one below (`tests/layering.rs` checks it).
 //!
-//! - `config`: the settings, plain data.
-//! - `hex`, `error_text`, `debug_trace`: ids as text, errors as text, and
-//!   the mark of a B3 debug trace.
+//! - `env`, `config`: the settings, from the environment; plain data.
+//! - `hex`, `debug_trace`: ids as text, and the mark of a B3 debug trace.
 //! - `propagation`: B3 and W3C headers in and out (`OTEL_PROPAGATORS`);
 //!   where a SERVER span goes in its caller's trace (join).
-//! - `zipkin`: the span batch, the upload, and Zipkin's JSON.
-//! - `sampling`: the one decision of each request.
-//! - `request`: the request's trace, kept for the code inside it.
+//! - `sampling`: the sampler, one decision per request.
+//! - `request`: a request's trace, from its headers to its SERVER span's
+//!   ids and decision, in one file; kept for the code inside the request.
 //! - `server` ([`TelemetryLayer`]) and [`client`]: the SERVER and CLIENT
 //!   spans; `log_lines`: the log, each line of a request with its trace id.
 //! - `setup` ([`Telemetry`]): ties them together at start-up, and flushes
 //!   the last spans at shutdown.
-//! - [`browser`]: the relay of a page's spans; beside the rest, not in the
-//!   request path of traced routes.
 
 mod config;
 mod debug_trace;
-mod error_text;
+pub mod env;
 mod hex;
 mod propagation;
-mod zipkin;
 
 mod sampling;
 
@@ -97,19 +94,14 @@ mod server;
 
 mod setup;
 
-pub mod browser;
-
 #[cfg(feature = "bench")]
 pub mod bench;
 
-pub use config::{
-    BatchConfig, ConfigError, Propagators, RootSampler, SamplerConfig, TelemetryConfig,
-};
+pub use config::{BatchConfig, Propagators, RootSampler, SamplerConfig, TelemetryConfig};
+pub use env::ConfigError;
 pub use request::{CurrentTrace, current_trace};
 pub use server::{TelemetryLayer, TelemetryService};
 pub use setup::{Telemetry, TelemetryError};
 
-#[cfg(test)]
-mod layering;
 #[cfg(test)]
 mod testing;

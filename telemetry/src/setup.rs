@@ -4,7 +4,8 @@
 //!
 //! `tracing` is the API the code uses (spans and log events); the
 //! `tracing-opentelemetry` layer turns its spans into OpenTelemetry spans,
-//! which the SDK samples and hands to [`ZipkinProcessor`] to batch and upload.
+//! which the SDK samples and hands to `span_export`'s processor to batch and
+//! upload.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use opentelemetry_sdk::{
     Resource,
     trace::{SdkTracerProvider, SpanProcessor},
 };
+use span_export::{ExportProcessor, ZipkinJson};
 use tracing::{Level, span, subscriber::Interest};
 use tracing_subscriber::{
     Layer,
@@ -30,19 +32,13 @@ use crate::{
     request,
     sampling::Sampler,
     server::{TelemetryLayer, Tracing},
-    zipkin::ZipkinProcessor,
 };
-
-/// Why a Zipkin endpoint is not a URL.
-type EndpointError = <reqwest::Url as std::str::FromStr>::Err;
 
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error("could not build the HTTP client for span export: {0}")]
     HttpClient(#[from] reqwest::Error),
-    #[error("the Zipkin endpoint {endpoint:?} is not a URL: {reason}")]
-    ZipkinEndpoint { endpoint: String, reason: String },
     #[error("a global tracing subscriber is already installed: {0}")]
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
 }
@@ -81,15 +77,9 @@ impl Telemetry {
         // One sampler: the SERVER-span layer decides with it, and the SDK
         // asks it for every span (see `sampling.rs`).
         let sampler = Sampler::new(&config.sampler);
-        let endpoint = config
-            .zipkin_endpoint
-            .parse()
-            .map_err(|error: EndpointError| TelemetryError::ZipkinEndpoint {
-                endpoint: config.zipkin_endpoint.clone(),
-                reason: error.to_string(),
-            })?;
         propagation::install(config.propagators);
-        let processor = ZipkinProcessor::start(endpoint, &config.service_name, config.batch)?;
+        let processor =
+            ExportProcessor::start(config.zipkin_endpoint.clone(), ZipkinJson, config.batch)?;
         let provider = tracer_provider(config, sampler.clone(), processor);
         tracing_subscriber::registry()
             .with(spans_layer(&provider))

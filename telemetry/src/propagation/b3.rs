@@ -17,7 +17,6 @@
 //! the trace is `crate::sampling`'s.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use bytes::Bytes;
 use opentelemetry::trace::{SpanId, TraceId};
 
 use crate::hex::{self, HexId};
@@ -80,11 +79,10 @@ impl B3 {
     /// implies accept.
     pub(crate) fn write_multi(&self, headers: &mut HeaderMap) {
         if let Some(ids) = &self.ids {
-            let (trace_id, span_id, parent_span_id) = id_values(ids);
-            headers.insert(TRACE_ID, trace_id);
-            headers.insert(SPAN_ID, span_id);
-            if let Some(parent_span_id) = parent_span_id {
-                headers.insert(PARENT_SPAN_ID, parent_span_id);
+            headers.insert(TRACE_ID, id_value(HexId::trace(ids.trace_id)));
+            headers.insert(SPAN_ID, id_value(HexId::span(ids.span_id)));
+            if let Some(parent) = ids.parent_span_id {
+                headers.insert(PARENT_SPAN_ID, id_value(HexId::span(parent)));
             }
         }
         match self.sampling {
@@ -279,31 +277,9 @@ fn parse_span_id(text: &str) -> Option<SpanId> {
     (id != 0).then(|| SpanId::from(id))
 }
 
-/// The header values of the ids (trace, span, parent), in one buffer that
-/// they share. reqwest clones a request's header map on the way out, and a
-/// value made from a buffer of its own has its bytes copied into a shared
-/// one at its first clone: three values cost two allocations each; here,
-/// one for all three.
-fn id_values(ids: &Ids) -> (HeaderValue, HeaderValue, Option<HeaderValue>) {
-    let trace_id = HexId::trace(ids.trace_id);
-    let trace_end = trace_id.as_bytes().len();
-    let (span_end, parent_end) = (trace_end + 16, trace_end + 32);
-    let mut buffer = [0u8; 64];
-    buffer[..trace_end].copy_from_slice(trace_id.as_bytes());
-    buffer[trace_end..span_end].copy_from_slice(HexId::span(ids.span_id).as_bytes());
-    if let Some(parent) = ids.parent_span_id {
-        buffer[span_end..parent_end].copy_from_slice(HexId::span(parent).as_bytes());
-    }
-    let shared = Bytes::from_owner(buffer);
-    let value = |range| {
-        HeaderValue::from_maybe_shared(shared.slice(range))
-            .expect("hex digits are a valid header value")
-    };
-    (
-        value(0..trace_end),
-        value(trace_end..span_end),
-        ids.parent_span_id.map(|_| value(span_end..parent_end)),
-    )
+/// An id as a header value.
+fn id_value(id: HexId) -> HeaderValue {
+    HeaderValue::from_bytes(id.as_bytes()).expect("hex digits are a valid header value")
 }
 
 #[cfg(test)]

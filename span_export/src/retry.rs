@@ -53,7 +53,7 @@ pub(super) fn is_transient(status: StatusCode) -> bool {
 }
 
 /// An answer that is not a success, with Zipkin's own `text`.
-pub(super) fn refused(status: StatusCode, headers: &HeaderMap, text: &str) -> Outcome {
+pub(super) fn answered(status: StatusCode, headers: &HeaderMap, text: &str) -> Outcome {
     let error = if text.trim().is_empty() {
         format!("Zipkin answered {status}")
     } else {
@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_refusal_carries_zipkins_text() {
-        let outcome = refused(
+        let outcome = answered(
             StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
             "Expected a JSON_V2 encoded list\n",

@@ -37,20 +37,22 @@
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
-//! use telemetry::{TelemetryConfig, browser::BrowserRelay};
+//! use browser_relay::BrowserRelay;
 //!
 //! # fn app() -> Result<Router, Box<dyn std::error::Error>> {
-//! let config = TelemetryConfig::from_env("checkout")?;
+//! let zipkin = "http://localhost:9411/api/v2/spans".parse()?;
 //! // Merged after the traced routes' layer, so its posts make no span.
 //! let app = Router::new()
 //!     .route("/", get(|| async { "hello" }))
-//!     .merge(BrowserRelay::new(&config)?.router());
+//!     .merge(BrowserRelay::new("checkout", Some(zipkin))?.router());
 //! # Ok(app)
 //! # }
 //! ```
+//!
+//! `examples/relay.rs` serves a page that reports its own click through it.
 
 mod bucket;
-mod span;
+mod page_span;
 
 use std::{
     sync::{Arc, Mutex},
@@ -68,10 +70,11 @@ use axum::{
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::{config::TelemetryConfig, error_text::describe};
+use reporting::describe;
+
 use bucket::TokenBucket;
-pub use span::BROWSER_SERVICE;
-use span::PageSpan;
+pub use page_span::BROWSER_SERVICE;
+use page_span::PageSpan;
 
 /// The largest body taken: a click span is about 500 bytes.
 pub const BODY_LIMIT: usize = 4 * 1024;
@@ -86,14 +89,10 @@ const FORWARDS: usize = 4;
 /// How long Zipkin may take to take a span.
 const FORWARD_TIME_LIMIT: Duration = Duration::from_secs(5);
 
-/// Why a relay could not be made.
+/// Why a relay could not be made: its HTTP client could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    #[error("OTEL_EXPORTER_ZIPKIN_ENDPOINT {endpoint:?} is not a URL: {reason}")]
-    Endpoint { endpoint: String, reason: String },
-    #[error("the relay's HTTP client: {0}")]
-    Client(String),
-}
+#[error("the relay's HTTP client: {0}")]
+pub struct RelayError(String);
 
 /// The relay of one service: [`router`](Self::router) serves it.
 #[derive(Clone, Debug)]
@@ -116,28 +115,21 @@ impl BrowserRelay {
     /// The path a page posts its spans to.
     pub const PATH: &'static str = "/browser/spans";
 
-    /// A relay for the service `config` describes, to its Zipkin.
-    pub fn new(config: &TelemetryConfig) -> Result<Self, RelayError> {
-        let endpoint = if config.disabled {
-            None
-        } else {
-            Some(
-                config
-                    .zipkin_endpoint
-                    .parse()
-                    .map_err(|error: url::ParseError| RelayError::Endpoint {
-                        endpoint: config.zipkin_endpoint.clone(),
-                        reason: error.to_string(),
-                    })?,
-            )
-        };
+    /// A relay in front of the service `service_name`, to the Zipkin at
+    /// `zipkin_endpoint` (its `POST /api/v2/spans`); with `None` (tracing
+    /// is off), every post is answered `503`.
+    pub fn new(
+        service_name: &str,
+        zipkin_endpoint: Option<reqwest::Url>,
+    ) -> Result<Self, RelayError> {
+        let endpoint = zipkin_endpoint;
         let http = reqwest::Client::builder()
             .timeout(FORWARD_TIME_LIMIT)
             .build()
-            .map_err(|error| RelayError::Client(describe(&error)))?;
+            .map_err(|error| RelayError(describe(&error)))?;
         Ok(Self {
             relay: Arc::new(Relay {
-                service_name: config.service_name.clone(),
+                service_name: service_name.to_owned(),
                 endpoint,
                 http,
                 bucket: Mutex::new(TokenBucket::new(BURST, PER_SECOND)),
@@ -146,9 +138,9 @@ impl BrowserRelay {
         })
     }
 
-    /// `POST` [`PATH`](Self::PATH). Serve it outside the traced routes (merge
-    /// it after [`Telemetry::layer`](crate::Telemetry::layer)), or every
-    /// report would make a span of its own.
+    /// `POST` [`PATH`](Self::PATH). Serve it outside the traced routes
+    /// (merge it after `telemetry`'s layer), or every report would make a
+    /// span of its own.
     pub fn router(&self) -> Router {
         Router::new()
             .route(Self::PATH, post(relay))
@@ -165,7 +157,7 @@ struct Refused {
     retry_after: Option<Duration>,
 }
 
-fn refused(status: StatusCode, message: impl Into<String>) -> Refused {
+fn refusal(status: StatusCode, message: impl Into<String>) -> Refused {
     Refused {
         status,
         message: message.into(),
@@ -205,7 +197,7 @@ async fn relay(State(relay): State<Arc<Relay>>, headers: HeaderMap, body: Body) 
 /// the cheapest first, so a flood is refused before its body is read.
 async fn handle(relay: &Relay, headers: &HeaderMap, body: Body) -> Result<Response, Refused> {
     let Some(endpoint) = &relay.endpoint else {
-        return Err(refused(
+        return Err(refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             "tracing is off in this service (OTEL_SDK_DISABLED)",
         ));
@@ -217,22 +209,22 @@ async fn handle(relay: &Relay, headers: &HeaderMap, body: Body) -> Result<Respon
         .take(Instant::now());
     if let Err(wait) = taken {
         let message = format!("more than {BURST} reports at once or {PER_SECOND} a second");
-        return Err(refused(StatusCode::TOO_MANY_REQUESTS, message).retry_after(wait));
+        return Err(refusal(StatusCode::TOO_MANY_REQUESTS, message).retry_after(wait));
     }
     check_headers(headers)?;
     let bytes = read_body(body).await?;
     let spans = parse(&bytes)?;
     let checked = spans
         .check(&relay.service_name, SystemTime::now())
-        .map_err(|refusal| refused(StatusCode::BAD_REQUEST, format!("span {refusal}")))?;
+        .map_err(|why| refusal(StatusCode::BAD_REQUEST, format!("span {why}")))?;
     let Ok(_permit) = relay.forwards.try_acquire() else {
         let message = format!("{FORWARDS} reports are on their way to Zipkin already");
         return Err(
-            refused(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(Duration::from_secs(1))
+            refusal(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(Duration::from_secs(1))
         );
     };
-    let body = serde_json::to_vec(&[checked])
-        .map_err(|error| refused(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
+    let mut body = Vec::with_capacity(bytes.len());
+    span_export::zipkin::write_spans(&[checked], &mut body);
     forward(relay, endpoint, body).await
 }
 
@@ -243,7 +235,7 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Refused> {
         .and_then(|value| value.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return Err(refused(
+        return Err(refusal(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json",
         ));
@@ -252,7 +244,7 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Refused> {
         .get(header::CONTENT_ENCODING)
         .is_none_or(|value| value.as_bytes().eq_ignore_ascii_case(b"identity"));
     if !identity {
-        return Err(refused(
+        return Err(refusal(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "a compressed body is not taken",
         ));
@@ -267,7 +259,7 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Refused> {
 }
 
 fn too_large() -> Refused {
-    refused(
+    refusal(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("the body is over {BODY_LIMIT} bytes"),
     )
@@ -278,13 +270,13 @@ fn too_large() -> Refused {
 /// too.
 async fn read_body(body: Body) -> Result<Bytes, Refused> {
     match tokio::time::timeout(BODY_TIME_LIMIT, axum::body::to_bytes(body, BODY_LIMIT)).await {
-        Err(_) => Err(refused(
+        Err(_) => Err(refusal(
             StatusCode::REQUEST_TIMEOUT,
             format!("the body did not arrive within {BODY_TIME_LIMIT:?}"),
         )),
         // `to_bytes` fails past the limit, or when the client's body breaks.
         Ok(Err(error)) if is_length_limit(&error) => Err(too_large()),
-        Ok(Err(error)) => Err(refused(
+        Ok(Err(error)) => Err(refusal(
             StatusCode::BAD_REQUEST,
             format!("the body could not be read: {error}"),
         )),
@@ -305,7 +297,7 @@ fn is_length_limit(error: &axum::Error) -> bool {
 
 /// The body as exactly one span; each way it is not says so.
 fn parse(bytes: &[u8]) -> Result<PageSpan, Refused> {
-    let bad = |message: String| refused(StatusCode::BAD_REQUEST, message);
+    let bad = |message: String| refusal(StatusCode::BAD_REQUEST, message);
     let value: Value =
         serde_json::from_slice(bytes).map_err(|error| bad(format!("not JSON: {error}")))?;
     let Value::Array(mut spans) = value else {
@@ -337,15 +329,15 @@ async fn forward(
         Ok(answer) if answer.status().is_success() => {
             Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": 1 }))).into_response())
         }
-        Ok(answer) => Err(refused(
+        Ok(answer) => Err(refusal(
             StatusCode::BAD_GATEWAY,
             format!("Zipkin answered {}", answer.status()),
         )),
-        Err(error) if error.is_timeout() => Err(refused(
+        Err(error) if error.is_timeout() => Err(refusal(
             StatusCode::GATEWAY_TIMEOUT,
             format!("Zipkin did not answer within {FORWARD_TIME_LIMIT:?}"),
         )),
-        Err(error) => Err(refused(
+        Err(error) => Err(refusal(
             StatusCode::BAD_GATEWAY,
             format!("Zipkin could not be reached: {}", describe(&error)),
         )),
@@ -358,14 +350,9 @@ mod tests {
     use axum::http::Request;
     use tower::ServiceExt;
 
-    fn relay(vars: &[(&str, &str)]) -> Router {
-        let config = TelemetryConfig::from_vars("api_01", |name| {
-            vars.iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.to_string())
-        })
-        .unwrap();
-        BrowserRelay::new(&config).unwrap().router()
+    fn relay(zipkin_endpoint: Option<&str>) -> Router {
+        let endpoint = zipkin_endpoint.map(|url| url.parse().unwrap());
+        BrowserRelay::new("api_01", endpoint).unwrap().router()
     }
 
     async fn post(router: Router, content_type: &str, body: &str) -> (StatusCode, Value) {
@@ -383,7 +370,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_tracing_off_every_post_is_a_503() {
-        let router = relay(&[("OTEL_SDK_DISABLED", "true")]);
+        let router = relay(None);
         let (status, answer) = post(router, "application/json", "[]").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(answer["error"].as_str().unwrap().contains("tracing is off"));
@@ -392,17 +379,9 @@ mod tests {
     #[tokio::test]
     async fn a_charset_is_fine_and_the_checks_answer_before_any_forward() {
         // Nothing listens at this endpoint: a refusal comes from the checks.
-        let router = relay(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://127.0.0.1:9/")]);
+        let router = relay(Some("http://127.0.0.1:9/"));
         let (status, answer) = post(router, "application/json; charset=utf-8", "{}").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(answer["error"], "not a list of spans");
-    }
-
-    #[test]
-    fn an_endpoint_that_is_not_a_url_is_an_error_with_its_value() {
-        let mut config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
-        config.zipkin_endpoint = "not a url".into();
-        let error = BrowserRelay::new(&config).unwrap_err().to_string();
-        assert!(error.contains("\"not a url\""), "{error}");
     }
 }

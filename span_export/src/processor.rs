@@ -1,7 +1,7 @@
-//! The span batch: finished spans wait in a bounded queue (`queue.rs`), and
-//! a thread of its own uploads them to Zipkin in batches, several at a
-//! time, and tries again those whose upload failed for a reason that may
-//! pass (`retry.rs`).
+//! [`ExportProcessor`]: finished spans wait in a bounded queue
+//! (`queue.rs`), and a thread of its own uploads them in batches, several
+//! at a time, and tries again those whose upload failed for a reason that
+//! may pass (`retry.rs`); every span is accounted for (`account.rs`).
 //!
 //! Why not the SDK's `BatchSpanProcessor`: it uploads one batch at a time,
 //! through an exporter it calls on a thread with no Tokio reactor (so the
@@ -11,25 +11,18 @@
 //! uploads fell behind and it dropped most of its spans, unseen. Here the
 //! batch thread runs its own small runtime, so uploads never wait behind
 //! the service's requests; up to `max_concurrent_uploads` are in flight; a
-//! Zipkin that restarts costs no span as long as the queue has room; and
-//! every span is accounted for while it happens (`account.rs`).
+//! receiver that restarts costs no span as long as the queue has room; and
+//! every span is accounted for while it happens.
 //!
-//! A retried upload can reach Zipkin twice: when Zipkin stored a batch but
-//! its answer did not arrive in time. Zipkin makes one span of the two:
-//! its in-memory storage keeps a trace's spans in a set, where an identical
-//! span is stored once (`InMemoryStorage`'s `LinkedHashSet` value
-//! container); and every trace it builds, for its trace view and for its
-//! dependency links, goes first through `Trace.merge`, which merges the
-//! spans of one id, the same `shared` flag and one service into one
-//! (`SpanNode.Builder.build`: "This will merge any duplicates so that we
-//! don't have redundant leaves on the tree"), as Lens does again in the
-//! browser (`mergeV2ById`). So a span sent twice shows once, and is
-//! counted once in the dependency graph.
+//! A retried upload can reach the receiver twice, when it stored a batch
+//! but its answer did not arrive in time. Zipkin keeps one copy of a span
+//! sent twice, in its trace view and in its dependency links
+//! (`docs/failures.md` shows it measured).
 
 use std::{
     collections::VecDeque,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         mpsc::{RecvTimeoutError, SyncSender, sync_channel},
     },
     thread,
@@ -38,28 +31,32 @@ use std::{
 
 use opentelemetry::Context;
 use opentelemetry_sdk::{
+    Resource,
     error::{OTelSdkError, OTelSdkResult},
     trace::{Span, SpanData, SpanProcessor},
 };
+use reporting::{REPORT_PERIOD, describe};
 use reqwest::header::CONTENT_TYPE;
 use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 
-use super::{
-    account::{Account, REPORT_PERIOD},
+use crate::{
+    BatchConfig, Encoding,
+    account::Account,
     queue::Queue,
-    retry::{Backoff, Outcome, refused},
-    write_spans,
+    retry::{Backoff, Outcome, answered},
 };
-use crate::{config::BatchConfig, error_text::describe};
 
-/// The most of Zipkin's error text a log line carries.
+/// The most of the receiver's error text a log line carries.
 const ERROR_TEXT_LIMIT: usize = 300;
 
-/// Sends the spans of the service `service_name` to Zipkin's
-/// `POST /api/v2/spans` at `endpoint`.
-#[derive(Debug)]
-pub(crate) struct ZipkinProcessor {
+/// An OpenTelemetry SDK span processor that uploads the sampled spans it
+/// is given to `endpoint`, written in `encoding`, from a bounded queue,
+/// with retries and an account of every span (see the crate's
+/// documentation). Give it to an `SdkTracerProvider`; the provider's
+/// resource names the service.
+pub struct ExportProcessor {
     queue: Arc<Queue>,
+    upload: Arc<Upload>,
     control: mpsc::UnboundedSender<Control>,
     worker: Mutex<Option<thread::JoinHandle<()>>>,
 }
@@ -74,11 +71,21 @@ enum Control {
     Shutdown(SyncSender<()>),
 }
 
-impl ZipkinProcessor {
-    /// Starts the batch thread.
-    pub(crate) fn start(
+impl std::fmt::Debug for ExportProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportProcessor")
+            .field("endpoint", &self.upload.endpoint.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExportProcessor {
+    /// Starts the batch thread, which uploads to `endpoint` (Zipkin's
+    /// `http://localhost:9411/api/v2/spans`, say) in `encoding`
+    /// ([`crate::ZipkinJson`], say).
+    pub fn start(
         endpoint: reqwest::Url,
-        service_name: &str,
+        encoding: impl Encoding,
         config: BatchConfig,
     ) -> Result<Self, reqwest::Error> {
         let queue = Arc::new(Queue::new(
@@ -86,15 +93,16 @@ impl ZipkinProcessor {
             config.max_export_batch_size.max(1),
         ));
         let (control, orders) = mpsc::unbounded_channel();
-        let upload = Upload {
+        let upload = Arc::new(Upload {
             http: reqwest::Client::builder()
                 .timeout(config.upload_timeout)
                 .build()?,
             endpoint,
-            service_name: service_name.to_owned(),
-        };
+            encoding: Box::new(encoding),
+            resource: OnceLock::new(),
+        });
         let exporter = Exporter {
-            upload: Arc::new(upload),
+            upload: upload.clone(),
             queue: queue.clone(),
             max_uploads: config.max_concurrent_uploads.max(1),
             schedule_delay: config.schedule_delay,
@@ -104,11 +112,12 @@ impl ZipkinProcessor {
             backoff: Backoff::default(),
         };
         let worker = thread::Builder::new()
-            .name("zipkin-batch".into())
+            .name("span-export".into())
             .spawn(move || exporter.run(orders))
             .expect("the OS can start a thread");
         Ok(Self {
             queue,
+            upload,
             control,
             worker: Mutex::new(Some(worker)),
         })
@@ -132,7 +141,7 @@ impl ZipkinProcessor {
     }
 }
 
-impl SpanProcessor for ZipkinProcessor {
+impl SpanProcessor for ExportProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
@@ -153,6 +162,11 @@ impl SpanProcessor for ZipkinProcessor {
         }
         Ok(())
     }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        // The provider calls it once, when it is built.
+        let _ = self.upload.resource.set(resource.clone());
+    }
 }
 
 /// A batch on its way: its spans, and how many times it was sent.
@@ -164,9 +178,10 @@ struct Pending {
 /// What an upload needs; shared by the uploads in flight.
 struct Upload {
     http: reqwest::Client,
-    /// Parsed once: a URL given as text is parsed again at every upload.
     endpoint: reqwest::Url,
-    service_name: String,
+    encoding: Box<dyn Encoding>,
+    /// The service the spans come from, as the provider describes it.
+    resource: OnceLock<Resource>,
 }
 
 impl Upload {
@@ -180,11 +195,13 @@ impl Upload {
     async fn post(&self, batch: &[SpanData]) -> Outcome {
         // About 600 bytes a span: one allocation for the whole body.
         let mut body = Vec::with_capacity(640 * batch.len());
-        write_spans(batch, &self.service_name, &mut body);
+        let empty = Resource::builder_empty().build();
+        let resource = self.resource.get().unwrap_or(&empty);
+        self.encoding.encode(batch, resource, &mut body);
         let sent = self
             .http
             .post(self.endpoint.clone())
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, self.encoding.content_type())
             .body(body)
             .send()
             .await;
@@ -209,14 +226,14 @@ impl Upload {
             return Outcome::Delivered;
         }
         let headers = response.headers().clone();
-        // Zipkin says why in the body; a body that does not come in time
+        // The receiver says why in the body; a body that does not come in time
         // leaves the status alone to say it.
         let mut text = response.text().await.unwrap_or_default();
         if let Some((cut, _)) = text.char_indices().nth(ERROR_TEXT_LIMIT) {
             text.truncate(cut);
             text.push('…');
         }
-        refused(status, &headers, &text)
+        answered(status, &headers, &text)
     }
 }
 
@@ -415,6 +432,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::ZipkinJson;
     use axum::{
         Router,
         body::Bytes,
@@ -471,8 +489,9 @@ mod tests {
         }
     }
 
-    fn provider(processor: ZipkinProcessor) -> SdkTracerProvider {
+    fn provider(processor: ExportProcessor) -> SdkTracerProvider {
         SdkTracerProvider::builder()
+            .with_resource(Resource::builder_empty().with_service_name("api_test").build())
             .with_span_processor(processor)
             .build()
     }
@@ -493,7 +512,7 @@ mod tests {
     async fn spans_are_uploaded_and_flushed_at_shutdown() {
         let mut zipkin = zipkin(|_| (StatusCode::ACCEPTED, HeaderMap::new())).await;
         let processor =
-            ZipkinProcessor::start(zipkin.endpoint.clone(), "api_test", BatchConfig::default())
+            ExportProcessor::start(zipkin.endpoint.clone(), ZipkinJson, BatchConfig::default())
                 .unwrap();
         let provider = provider(processor);
         provider.tracer("test").start("GET /").end();
@@ -522,7 +541,7 @@ mod tests {
             }
         });
         let processor =
-            ZipkinProcessor::start(endpoint.parse().unwrap(), "api_test", config(2, 1)).unwrap();
+            ExportProcessor::start(endpoint.parse().unwrap(), ZipkinJson, config(2, 1)).unwrap();
         let queue = processor.queue.clone();
         let provider = provider(processor);
         let tracer = provider.tracer("test");
@@ -551,7 +570,7 @@ mod tests {
         })
         .await;
         let processor =
-            ZipkinProcessor::start(zipkin.endpoint.clone(), "api_test", config(16, 1)).unwrap();
+            ExportProcessor::start(zipkin.endpoint.clone(), ZipkinJson, config(16, 1)).unwrap();
         let provider = provider(processor);
         let tracer = provider.tracer("test");
         for _ in 0..3 {
@@ -574,7 +593,7 @@ mod tests {
     async fn a_permanent_refusal_is_not_retried() {
         let zipkin = zipkin(|_| (StatusCode::BAD_REQUEST, HeaderMap::new())).await;
         let processor =
-            ZipkinProcessor::start(zipkin.endpoint.clone(), "api_test", config(16, 1)).unwrap();
+            ExportProcessor::start(zipkin.endpoint.clone(), ZipkinJson, config(16, 1)).unwrap();
         let queue = processor.queue.clone();
         let provider = provider(processor);
         provider.tracer("test").start("GET /").end();
@@ -601,7 +620,7 @@ mod tests {
         })
         .await;
         let processor =
-            ZipkinProcessor::start(zipkin.endpoint.clone(), "api_test", config(16, 1)).unwrap();
+            ExportProcessor::start(zipkin.endpoint.clone(), ZipkinJson, config(16, 1)).unwrap();
         let queue = processor.queue.clone();
         let provider = provider(processor);
         provider.tracer("test").start("GET /").end();
@@ -628,7 +647,8 @@ mod tests {
         let upload = Upload {
             http: reqwest::Client::new(),
             endpoint: endpoint.parse().unwrap(),
-            service_name: "api_test".into(),
+            encoding: Box::new(ZipkinJson),
+            resource: OnceLock::new(),
         };
         let outcome = upload.post(&[crate::testing::span_of_trace(1)]).await;
         assert!(

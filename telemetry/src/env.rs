@@ -1,15 +1,20 @@
-//! The demo's own settings from environment variables: a value that is set
-//! but invalid is an error that names the variable.
+//! Settings from environment variables: the one reader of the environment
+//! in this project. A value that is set but invalid is an error that names
+//! the variable: a typo silently ignored teaches the wrong thing.
 //!
-//! The demo reads its variables (`PORT`, `WORK_MS`, `API_0N_URL`...) here
-//! rather than through `telemetry`: they are the demo's, not tracing's, and
-//! a service that copies `telemetry` keeps its own way of reading settings.
-//! The tracing variables are read by `telemetry::TelemetryConfig`, from
-//! the same lookup.
+//! [`crate::TelemetryConfig`] reads OpenTelemetry's variables through it;
+//! a service reads its own (`PORT`, say) through the same [`Env`].
 
 use std::str::FromStr;
 
-use telemetry::ConfigError;
+/// A variable that is set but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
 
 /// Where settings come from: the process environment, or a map in tests.
 pub struct Env<F = fn(&str) -> Option<String>> {

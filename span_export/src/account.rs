@@ -21,8 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-/// At most one log line per cause per this period.
-pub(crate) const REPORT_PERIOD: Duration = Duration::from_secs(10);
+use reporting::{REPORT_PERIOD, Tally};
 
 #[derive(Debug, Default)]
 pub(super) struct Account {
@@ -44,34 +43,6 @@ pub(super) struct Account {
     /// that count.
     last_error: String,
     last_refusal: String,
-}
-
-/// One cause's counts, and the time of its last line.
-#[derive(Debug, Default)]
-struct Tally {
-    unreported: u64,
-    total: u64,
-    last_report: Option<Instant>,
-}
-
-impl Tally {
-    fn add(&mut self, count: u64) {
-        self.unreported += count;
-        self.total += count;
-    }
-
-    /// The counts to log now (since the last line, and in all), if any are
-    /// due or `force`d.
-    fn due(&mut self, force: bool) -> Option<(u64, u64)> {
-        let due = self
-            .last_report
-            .is_none_or(|last| last.elapsed() >= REPORT_PERIOD);
-        if self.unreported == 0 || !(due || force) {
-            return None;
-        }
-        self.last_report = Some(Instant::now());
-        Some((std::mem::take(&mut self.unreported), self.total))
-    }
 }
 
 impl Account {
@@ -155,7 +126,7 @@ impl Account {
     /// with every span that `ended`, for the whole account.
     pub(super) fn report(&mut self, dropped: u64, ended: Option<u64>) {
         let stop = ended.is_some();
-        self.dropped.add(dropped - self.dropped.total);
+        self.dropped.add(dropped - self.dropped.total());
         if let Some((dropped, total)) = self.dropped.due(stop) {
             tracing::warn!(
                 spans_dropped = dropped,
@@ -188,15 +159,15 @@ impl Account {
             spans_exported = self.exported,
             spans_retried = self.retried,
             spans_exported_after_retry = self.exported_after_retry,
-            spans_dropped_total = self.dropped.total,
+            spans_dropped_total = self.dropped.total(),
             spans_lost_total = self.lost(),
-            traces_sent_in_part = self.sent_in_part.total,
+            traces_sent_in_part = self.sent_in_part.total(),
             "span export stopped"
         );
     }
 
     fn lost(&self) -> u64 {
-        self.refused.total + self.lost_at_stop
+        self.refused.total() + self.lost_at_stop
     }
 }
 
@@ -231,11 +202,11 @@ mod tests {
         for _ in 0..5 {
             account.refused("Zipkin answered 400 Bad Request", 9);
         }
-        assert_eq!(account.refused.total, 45);
+        assert_eq!(account.refused.total(), 45);
         // The first refusal was reported at once; the next four wait.
-        assert_eq!(account.refused.unreported, 36);
+        assert_eq!(account.refused.unreported(), 36);
         account.report(0, Some(45));
-        assert_eq!(account.refused.unreported, 0, "the stop reports the rest");
+        assert_eq!(account.refused.unreported(), 0, "the stop reports the rest");
         assert_eq!(account.lost(), 45);
     }
 
@@ -245,7 +216,7 @@ mod tests {
         let pause = Duration::from_millis(200);
         account.retrying("connection refused", 9, true, pause, 9);
         account.retrying("connection refused", 9, false, pause, 9);
-        assert_eq!((account.retried, account.retrying.total), (9, 2));
+        assert_eq!((account.retried, account.retrying.total()), (9, 2));
         assert!(account.failing_since.is_some());
         account.delivered(9, true);
         assert_eq!((account.exported, account.exported_after_retry), (9, 9));
@@ -257,8 +228,11 @@ mod tests {
         let mut account = Account::default();
         account.report(3, None);
         account.report(4, None);
-        assert_eq!((account.dropped.total, account.dropped.unreported), (4, 1));
+        assert_eq!(
+            (account.dropped.total(), account.dropped.unreported()),
+            (4, 1)
+        );
         account.report(4, Some(4));
-        assert_eq!(account.dropped.unreported, 0);
+        assert_eq!(account.dropped.unreported(), 0);
     }
 }

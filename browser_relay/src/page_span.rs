@@ -2,8 +2,9 @@
 //!
 //! A post is read into [`PageSpan`], a typed struct that refuses any field
 //! it does not name, then every field is checked against what a page's
-//! click span is ([`PageSpan::check`]). Zipkin then gets [`ZipkinSpan`],
-//! written from the checked fields only: never the bytes the page sent.
+//! click span is ([`PageSpan::check`]). Zipkin then gets a span of the
+//! project's one Zipkin model (`span_export::zipkin::Span`), written from
+//! the checked fields only: never the bytes the page sent.
 //!
 //! The rules, and why each:
 //!
@@ -32,7 +33,8 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use span_export::zipkin::{Endpoint, Kind, Span, Tag};
 
 /// The service name of every span a page reports.
 pub const BROWSER_SERVICE: &str = "browser";
@@ -66,28 +68,6 @@ pub(super) struct PageSpan {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PageEndpoint {
     service_name: String,
-}
-
-/// The span Zipkin gets: only checked fields, in Zipkin's v2 JSON.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ZipkinSpan<'a> {
-    trace_id: &'a str,
-    id: &'a str,
-    kind: &'static str,
-    name: &'a str,
-    timestamp: u64,
-    duration: u64,
-    local_endpoint: ZipkinEndpoint<'a>,
-    remote_endpoint: ZipkinEndpoint<'a>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    tags: BTreeMap<&'static str, &'a str>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ZipkinEndpoint<'a> {
-    service_name: &'a str,
 }
 
 /// Why a span was refused: said to the page as it is.
@@ -150,7 +130,7 @@ impl PageSpan {
         &'a self,
         service_name: &'a str,
         now: SystemTime,
-    ) -> Result<ZipkinSpan<'a>, Refusal> {
+    ) -> Result<Span<'a>, Refusal> {
         if !is_hex_id(&self.trace_id, &[16, 32]) {
             return Err(refuse(
                 "traceId",
@@ -204,7 +184,7 @@ impl PageSpan {
         if !(1..=DURATION_LIMIT.as_micros() as u64).contains(&self.duration) {
             return Err(refuse("duration", "must be 1 to 120000000 microseconds"));
         }
-        let mut tags = BTreeMap::new();
+        let mut tags = Vec::with_capacity(self.tags.len());
         for (key, value) in &self.tags {
             let Some((known, valid)) = TAGS.iter().find(|(known, _)| known == key) else {
                 return Err(refuse("tags", format!("only {} are accepted", tag_names())));
@@ -215,20 +195,23 @@ impl PageSpan {
                     format!("{known} has a value a page would not send"),
                 ));
             }
-            tags.insert(*known, value.as_str());
+            tags.push((*known, Tag::Text(value.as_str().into())));
         }
-        Ok(ZipkinSpan {
+        Ok(Span {
             trace_id: &self.trace_id,
+            parent_id: None,
             id: &self.id,
-            kind: "CLIENT",
+            kind: Some(Kind::Client),
             name: &self.name,
             timestamp: self.timestamp,
             duration: self.duration,
-            local_endpoint: ZipkinEndpoint {
+            local_endpoint: Endpoint {
                 service_name: BROWSER_SERVICE,
             },
-            remote_endpoint: ZipkinEndpoint { service_name },
+            remote_endpoint: Some(Endpoint { service_name }),
+            annotations: Vec::new(),
             tags,
+            debug: false,
         })
     }
 }
