@@ -19,6 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use crate::{
     TelemetryConfig, client,
     log_lines::log_lines,
+    request::{self, RequestTrace},
     sampling::{Decision, Sampler},
     server,
     setup::{spans_layer, tracer_provider},
@@ -73,8 +74,13 @@ pub fn one_request_of_spans() {
     let trace_id = TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736);
     let server_span = |id: u64, parent: Option<u64>| {
         let span = server::request_span(&request);
-        let ids = (trace_id, SpanId::from(id));
-        server::build_recorded(&span, Decision::Record, ids, parent.map(SpanId::from));
+        let trace = RequestTrace::Recorded {
+            trace_id,
+            span_id: SpanId::from(id),
+            parent_span_id: parent.map(SpanId::from),
+            decision: Decision::Record,
+        };
+        request::build_server_span(&span, trace);
         span
     };
     let call = |url: &Url, peer: &str| {

@@ -47,13 +47,13 @@ pub async fn send(request: RequestBuilder, peer_service: &str) -> reqwest::Resul
         propagation::installed(),
         request.headers_mut(),
     );
-    let mut unanswered = Unanswered(Some(&span));
+    let mut cancelled = MarkCancelledIfDropped(Some(&span));
     // Not entered while the call runs: reqwest's own events are debug ones,
     // and entering the span on every poll of the call cost about 1k
     // instructions a poll (clock and lock at each exit). It still ends when
     // the answer's headers are in, as it is dropped then.
     let outcome = client.execute(request).await;
-    unanswered.0 = None;
+    cancelled.0 = None;
     match &outcome {
         Ok(response) => {
             let status = response.status();
@@ -79,9 +79,9 @@ pub async fn send(request: RequestBuilder, peer_service: &str) -> reqwest::Resul
 /// Marks the CLIENT span failed if the call is dropped before its answer:
 /// the request it served was cancelled (its own client went away, or its
 /// time limit ran out). Without this, Zipkin would show an ordinary call.
-struct Unanswered<'a>(Option<&'a tracing::Span>);
+struct MarkCancelledIfDropped<'a>(Option<&'a tracing::Span>);
 
-impl Drop for Unanswered<'_> {
+impl Drop for MarkCancelledIfDropped<'_> {
     fn drop(&mut self) {
         if let Some(span) = self.0 {
             fail(
@@ -148,13 +148,9 @@ fn call_context(span: &tracing::Span) -> B3 {
         };
     }
     // The current span (the CLIENT span is not entered) is its parent: B3
-    // sends it as X-B3-ParentSpanId. Usually it is the request's SERVER
-    // span, whose id the request keeps; reading another span's id takes
-    // its OpenTelemetry context, which costs several times as much.
-    let parent_span_id = request::server_span_id_if_current().unwrap_or_else(|| {
-        let parent = tracing::Span::current().context();
-        parent.span().span_context().span_id()
-    });
+    // sends it as X-B3-ParentSpanId.
+    let parent = tracing::Span::current().context();
+    let parent_span_id = parent.span().span_context().span_id();
     let context = span.context();
     let call = context.span();
     let call = call.span_context();

@@ -360,7 +360,10 @@ mod tests {
         assert_eq!(config.batch.schedule_delay, Duration::from_millis(100));
         assert_eq!(config.batch.max_queue_size, 16);
         assert_eq!(config.service_name, "checkout");
-        assert_eq!(config.zipkin_endpoint.as_str(), "http://zipkin:9411/api/v2/spans");
+        assert_eq!(
+            config.zipkin_endpoint.as_str(),
+            "http://zipkin:9411/api/v2/spans"
+        );
         assert!(!config.b3_join);
         assert!(config.disabled);
         assert!(

@@ -18,18 +18,14 @@
 //!   (see `debug_trace.rs`).
 //!
 //! [`Sampler::decide`] makes the decision, once per request, before any
-//! span exists, so that a request left out costs no OpenTelemetry span at
-//! all (`server.rs`). The SDK asks its sampler again for every span it
-//! builds; as [`ShouldSample`], the same sampler then only hands back what
-//! was decided: the request's decision, which the SERVER span's parent
-//! context carries ([`Decided`]), or its local parent's. It decides anew
-//! only for a span that no request decided for (one started outside any
-//! request).
+//! span exists (`request.rs`), so that a request left out costs no
+//! OpenTelemetry span at all. The SDK asks its sampler again for every
+//! span it builds: the SERVER span gets the request's decision back
+//! (`request::RequestSampler`), and any other span its parent's
+//! ([`Sampler::decide_for_span`]); a span that no request decided for (one
+//! started outside any request) is decided anew.
 
-use opentelemetry::{
-    KeyValue,
-    trace::{Link, SpanContext, SpanKind, TraceContextExt, TraceId, TraceState},
-};
+use opentelemetry::trace::{SpanContext, SpanKind, TraceContextExt, TraceId, TraceState};
 use opentelemetry_sdk::trace::{
     Sampler as OtelSampler, SamplingDecision, SamplingResult, ShouldSample,
 };
@@ -66,7 +62,8 @@ impl Decision {
         }
     }
 
-    fn result(self) -> SamplingResult {
+    /// The decision as the SDK takes it from a sampler.
+    pub(crate) fn result(self) -> SamplingResult {
         let (decision, trace_state) = match self {
             Decision::Drop => (SamplingDecision::Drop, TraceState::default()),
             Decision::Record => (SamplingDecision::RecordAndSample, TraceState::default()),
@@ -90,10 +87,6 @@ impl From<Decision> for Sampling {
         }
     }
 }
-
-/// A request's decision, in the parent context of its SERVER span.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Decided(pub Decision);
 
 /// The configured sampler, with B3's deferred, sampling-only and debug
 /// decisions honoured (see the module documentation).
@@ -137,40 +130,33 @@ impl Sampler {
             }
         }
     }
-}
 
-impl ShouldSample for Sampler {
-    fn should_sample(
+    /// The decision for a span built with `parent_context` in the trace
+    /// `trace_id`, other than a request's SERVER span: a span of this
+    /// service decides for its children; with no local parent (a span
+    /// started outside any request), as for a request.
+    pub(crate) fn decide_for_span(
         &self,
         parent_context: Option<&opentelemetry::Context>,
         trace_id: TraceId,
-        _name: &str,
-        _span_kind: &SpanKind,
-        _attributes: &[KeyValue],
-        _links: &[Link],
-    ) -> SamplingResult {
-        let decision = match parent_context {
-            None => self.decide(Sampling::Defer, trace_id),
-            Some(context) => {
-                let span = context.span();
-                let parent = span.span_context();
-                if parent.is_valid() && !parent.is_remote() {
-                    Decision::of(parent)
-                } else if let Some(Decided(decision)) = context.get::<Decided>() {
-                    *decision
-                } else if parent.is_valid() {
-                    let caller = if parent.is_sampled() {
-                        Sampling::Accept
-                    } else {
-                        Sampling::Deny
-                    };
-                    self.decide(caller, trace_id)
-                } else {
-                    self.decide(Sampling::Defer, trace_id)
-                }
-            }
+    ) -> Decision {
+        let Some(context) = parent_context else {
+            return self.decide(Sampling::Defer, trace_id);
         };
-        decision.result()
+        let span = context.span();
+        let parent = span.span_context();
+        if parent.is_valid() && !parent.is_remote() {
+            Decision::of(parent)
+        } else if parent.is_valid() {
+            let caller = if parent.is_sampled() {
+                Sampling::Accept
+            } else {
+                Sampling::Deny
+            };
+            self.decide(caller, trace_id)
+        } else {
+            self.decide(Sampling::Defer, trace_id)
+        }
     }
 }
 
@@ -222,21 +208,9 @@ mod tests {
         assert_eq!(on.decide(Sampling::Deny, trace_id()), Decision::Record);
     }
 
-    /// What the SDK hears back for a span whose parent is `parent`.
+    /// The decision for a span whose parent is `parent`.
     fn asked(sampler: &Sampler, parent: Option<Context>) -> Decision {
-        let result = sampler.should_sample(
-            parent.as_ref(),
-            trace_id(),
-            "GET /",
-            &SpanKind::Server,
-            &[],
-            &[],
-        );
-        match (result.decision, result.trace_state == debug_trace_state()) {
-            (SamplingDecision::RecordAndSample, true) => Decision::Debug,
-            (SamplingDecision::RecordAndSample, false) => Decision::Record,
-            _ => Decision::Drop,
-        }
+        sampler.decide_for_span(parent.as_ref(), trace_id())
     }
 
     fn span(sampled: bool, remote: bool, debug: bool) -> SpanContext {
@@ -251,20 +225,6 @@ mod tests {
             TraceState::default()
         };
         SpanContext::new(trace_id(), SpanId::from(7), flags, remote, state)
-    }
-
-    #[test]
-    fn the_sdk_gets_the_request_decision_back_not_a_second_one() {
-        // Were the root sampler asked, it would drop every trace.
-        let off = sampler(true, RootSampler::AlwaysOff);
-        let decided = |decision| Context::new().with_value(Decided(decision));
-        assert_eq!(
-            asked(&off, Some(decided(Decision::Record))),
-            Decision::Record
-        );
-        // With a remote parent that says otherwise, too.
-        let remote = decided(Decision::Debug).with_remote_span_context(span(false, true, false));
-        assert_eq!(asked(&off, Some(remote)), Decision::Debug);
     }
 
     #[test]

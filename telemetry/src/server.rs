@@ -2,16 +2,9 @@
 //! request runs in a SERVER span, in the caller's trace when the request
 //! carries one.
 //!
-//! For each request, before any span exists: the caller's context is read
-//! ([`Caller::read`]), the SERVER span's place in the trace is found
-//! ([`Caller::place`]), the sampler decides ([`Sampler::decide`]), once;
-//! and the request runs as that [`RequestTrace`]. A recorded request's
-//! SERVER span is then given its parent, its decision and its ids, and
-//! built at once. A request that is not recorded skips OpenTelemetry
-//! entirely: the OpenTelemetry layer's filter passes none of its spans
-//! (`request::unrecorded`), so they cost what logging costs, and its calls
-//! pass the decision on. (Without the skip, the OpenTelemetry layer did
-//! nearly all of a recorded span's work for every span it then threw away.)
+//! How a request's headers become its SERVER span's ids and decision is
+//! `request.rs`, in the order it runs: this layer calls it, then records
+//! the answer on the span and logs it.
 //!
 //! Written as a plain tower layer, not built on tower-http's `TraceLayer`:
 //! the span's parent comes from our B3 reading, and one function shows the
@@ -30,21 +23,13 @@ use axum::{
     extract::MatchedPath,
     http::{Request, Response, StatusCode},
 };
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use opentelemetry_semantic_conventions::attribute::{
     HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH,
 };
 use tower::{Layer, Service};
 use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{
-    config::Propagators,
-    propagation::{Caller, join},
-    request::{self, RequestTrace},
-    sampling::{Decided, Decision, Sampler},
-};
+use crate::{config::Propagators, request, sampling::Sampler};
 
 /// Runs every request of the service it wraps in a SERVER span, in the
 /// caller's trace when the request carries one (B3 or W3C headers), and
@@ -130,55 +115,20 @@ where
         let span = request_span(&request);
         return serve_in(span, request, inner).await;
     };
-    let caller = Caller::read(request.headers(), tracing.propagators);
-    let place = caller.place(tracing.b3_join);
-    // A trace this service starts gets its ids now: the sampler decides on
-    // the trace id, and the span must take the same.
-    let random = RandomIdGenerator::default();
-    let trace_id = place.trace_id.unwrap_or_else(|| random.new_trace_id());
-    let span_id = place.span_id.unwrap_or_else(|| random.new_span_id());
-    let decision = sampler.decide(caller.sampling, trace_id);
-    let trace = if decision.recorded() {
-        RequestTrace::Recorded { trace_id, span_id }
-    } else {
-        RequestTrace::Unrecorded(place.trace_id.map(|trace_id| (trace_id, span_id)))
-    };
+    let trace = request::begin(
+        request.headers(),
+        tracing.propagators,
+        tracing.b3_join,
+        sampler,
+    );
     // Inside the request's scope from the start, so that the OpenTelemetry
     // layer already skips the SERVER span of a request left out.
     request::serve(trace, async move {
         let span = request_span(&request);
-        if let RequestTrace::Recorded { trace_id, span_id } = trace {
-            build_recorded(&span, decision, (trace_id, span_id), place.parent_span_id);
-            request::set_server_span(&span);
-        }
+        request::build_server_span(&span, trace);
         serve_in(span, request, inner).await
     })
     .await
-}
-
-/// Builds the SERVER span `span` of a recorded request: with the request's
-/// `decision`, its `ids` (trace, span), and its parent when the caller sent
-/// one.
-pub(crate) fn build_recorded(
-    span: &tracing::Span,
-    decision: Decision,
-    (trace_id, span_id): (TraceId, SpanId),
-    parent_span_id: Option<SpanId>,
-) {
-    let mut parent = opentelemetry::Context::new().with_value(Decided(decision));
-    if let Some(parent_span_id) = parent_span_id {
-        parent = parent.with_remote_span_context(SpanContext::new(
-            trace_id,
-            parent_span_id,
-            TraceFlags::SAMPLED,
-            true,
-            TraceState::default(),
-        ));
-    }
-    // An error here means telemetry is off for this span: nothing to do.
-    let _ = span.set_parent(parent);
-    // Built now, while these are the ids the id generator hands out.
-    join::with_ids(trace_id, span_id, || drop(span.context()));
 }
 
 /// Serves `request` in `span`, records the outcome on it, and logs it.

@@ -28,8 +28,8 @@ use tracing_subscriber::{
 use crate::{
     TelemetryConfig,
     log_lines::log_lines,
-    propagation::{self, join::JoiningIdGenerator},
-    request,
+    propagation,
+    request::{self, JoiningIdGenerator, RequestSampler},
     sampling::Sampler,
     server::{TelemetryLayer, Tracing},
 };
@@ -131,7 +131,8 @@ impl Telemetry {
 }
 
 /// The provider every span goes through: this service's name, `sampler`,
-/// the id generator that B3 join needs, and `processor` to export.
+/// the id generator and sampler hooks that hand a SERVER span its
+/// request's ids and decision (`request.rs`), and `processor` to export.
 pub(crate) fn tracer_provider(
     config: &TelemetryConfig,
     sampler: Sampler,
@@ -143,7 +144,7 @@ pub(crate) fn tracer_provider(
                 .with_service_name(config.service_name.clone())
                 .build(),
         )
-        .with_sampler(sampler)
+        .with_sampler(RequestSampler(sampler))
         .with_id_generator(JoiningIdGenerator::default())
         .with_span_processor(processor)
         .build()
@@ -158,21 +159,22 @@ where
     // spans never reach Zipkin, whatever `RUST_LOG` says; only warnings
     // and errors become span annotations, not every access-log line. And
     // nothing of a request the sampler left out (see `server.rs`).
-    let zipkin_only = DynFilterFn::new(|metadata, _| wanted(metadata) && !request::unrecorded())
-        // The level is known per call site: decided once, not at every span.
-        .with_callsite_filter(|metadata| {
-            if wanted(metadata) {
-                Interest::sometimes()
-            } else {
-                Interest::never()
-            }
-        })
-        // Said, not only done: without a hint, the subscriber's highest
-        // level is TRACE, and every `trace!` of hyper, reqwest (through the
-        // `log` bridge) and tokio asks the subscriber, on every request,
-        // before being thrown away (reqwest's retry policy alone: about 1k
-        // instructions a call).
-        .with_max_level_hint(LevelFilter::INFO);
+    let exported_only =
+        DynFilterFn::new(|metadata, _| is_exported(metadata) && !request::unrecorded())
+            // The level is known per call site: decided once, not at every span.
+            .with_callsite_filter(|metadata| {
+                if is_exported(metadata) {
+                    Interest::sometimes()
+                } else {
+                    Interest::never()
+                }
+            })
+            // Said, not only done: without a hint, the subscriber's highest
+            // level is TRACE, and every `trace!` of hyper, reqwest (through the
+            // `log` bridge) and tokio asks the subscriber, on every request,
+            // before being thrown away (reqwest's retry policy alone: about 1k
+            // instructions a call).
+            .with_max_level_hint(LevelFilter::INFO);
     let layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
         .with_tracked_inactivity(false)
@@ -181,21 +183,14 @@ where
         .with_threads(false)
         .with_level(false)
         .with_target(false)
-        .with_filter(zipkin_only);
+        .with_filter(exported_only);
     EndsAtClose(layer)
 }
 
-/// The OpenTelemetry layer, not told when a span is entered or exited.
-///
-/// With context activation and inactivity tracking off (above), the layer
-/// does nothing on entry, and on each exit only reads the clock and takes
-/// a lock to note the time, which becomes the span's end if it is the last
-/// exit; its per-layer filter looks the span up on both, first. Our spans
-/// end when they close, right after their work, so the time of the last
-/// exit is the time they close: the span ends then, with neither cost
-/// paid on every poll of an instrumented future (callgrind: about 1k
-/// instructions an entry and exit of a recorded span, and a look-up of
-/// every span, recorded or not).
+/// The OpenTelemetry layer, not told when a span is entered or exited:
+/// it only noted the time of each exit, with a clock read and a lock, on
+/// every poll of an instrumented future, for an end time that is the
+/// span's close (6 % of a span: docs/performance.md).
 struct EndsAtClose<L>(L);
 
 impl<S, L> Layer<S> for EndsAtClose<L>
@@ -262,8 +257,8 @@ where
     }
 }
 
-/// INFO spans and WARN events, at least.
-fn wanted(metadata: &tracing::Metadata<'_>) -> bool {
+/// What goes to Zipkin: INFO spans and WARN events, at least.
+fn is_exported(metadata: &tracing::Metadata<'_>) -> bool {
     let level = if metadata.is_span() {
         Level::INFO
     } else {

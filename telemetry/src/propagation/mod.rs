@@ -13,10 +13,6 @@
 //! - [`Caller::read`]: what a caller sent, its ids and its decision. A
 //!   missing, malformed or partial context never fails a request: the
 //!   request starts a new trace.
-//! - [`Caller::place`]: where the SERVER span goes in the caller's trace.
-//!   With *join* on (B3's own model, and the default), it takes the
-//!   caller's span id as its own (`join.rs` says why and how); with it off,
-//!   that id becomes its parent, as OpenTelemetry does.
 //! - [`write`]: the headers of a call, in every format listed: all the
 //!   ids, and this service's own decision, never a deferred one passed on.
 //!
@@ -26,16 +22,12 @@
 pub(crate) mod b3;
 #[cfg(test)]
 mod conformance;
-pub(crate) mod join;
 mod w3c;
 
 use std::sync::{LazyLock, OnceLock};
 
 use axum::http::HeaderMap;
-use opentelemetry::{
-    propagation::TextMapPropagator,
-    trace::{SpanId, TraceContextExt, TraceId},
-};
+use opentelemetry::{propagation::TextMapPropagator, trace::TraceContextExt};
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
@@ -86,16 +78,6 @@ pub(crate) struct Caller {
     pub joinable: bool,
 }
 
-/// Where the SERVER span of a request goes: the trace, its own id when it
-/// joins the caller's span, and its parent. `None` where this service
-/// makes a new one (the trace), or there is none (the parent).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Place {
-    pub trace_id: Option<TraceId>,
-    pub span_id: Option<SpanId>,
-    pub parent_span_id: Option<SpanId>,
-}
-
 impl Caller {
     /// Reads the caller's context from request headers, in B3 or W3C: the
     /// one `propagators` puts first wins when a request carries both;
@@ -143,28 +125,5 @@ impl Caller {
             },
             joinable: false,
         })
-    }
-
-    /// Where this request's SERVER span goes in the caller's trace; with
-    /// `join`, a B3 caller's span becomes its own, and the caller's parent
-    /// its parent (without one, it is a root that keeps the caller's trace).
-    pub(crate) fn place(&self, join: bool) -> Place {
-        match self.ids {
-            None => Place {
-                trace_id: None,
-                span_id: None,
-                parent_span_id: None,
-            },
-            Some(ids) if join && self.joinable => Place {
-                trace_id: Some(ids.trace_id),
-                span_id: Some(ids.span_id),
-                parent_span_id: ids.parent_span_id,
-            },
-            Some(ids) => Place {
-                trace_id: Some(ids.trace_id),
-                span_id: None,
-                parent_span_id: Some(ids.span_id),
-            },
-        }
     }
 }
