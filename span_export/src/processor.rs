@@ -379,7 +379,7 @@ impl Exporter {
         }
     }
 
-    /// Every batch to retry and every span waiting goes now, all at once,
+    /// Every batch to retry and every span waiting is sent now, all at once,
     /// whatever the pause says; then waits for every upload in flight. Each
     /// upload is bounded by the upload timeout, so this takes one at most:
     /// a stop never hangs on an absent Zipkin. At the `stop`, what still
@@ -407,8 +407,8 @@ impl Exporter {
         }
     }
 
-    /// The periodic look at what is held: spans of traces dropped since go,
-    /// and traces dropped long ago are forgotten, once nothing of them is
+    /// The periodic look at what is held: spans of traces dropped since are
+    /// removed, and traces dropped long ago are forgotten, once nothing of them is
     /// held.
     fn sweep(&mut self) {
         for pending in &mut self.retrying {
@@ -491,7 +491,11 @@ mod tests {
 
     fn provider(processor: ExportProcessor) -> SdkTracerProvider {
         SdkTracerProvider::builder()
-            .with_resource(Resource::builder_empty().with_service_name("api_test").build())
+            .with_resource(
+                Resource::builder_empty()
+                    .with_service_name("api_test")
+                    .build(),
+            )
             .with_span_processor(processor)
             .build()
     }
@@ -556,7 +560,7 @@ mod tests {
     }
 
     /// Zipkin answers 503 (with `Retry-After: 0`) to the first uploads:
-    /// the spans wait and go once it takes them, each exactly once.
+    /// the spans wait and are sent once it takes them, each exactly once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_transient_failure_is_retried_until_zipkin_takes_the_spans() {
         let mut zipkin = zipkin(|n| {

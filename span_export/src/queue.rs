@@ -115,7 +115,8 @@ impl Queue {
     }
 
     /// Up to one batch of the oldest waiting spans, which count as in a
-    /// batch until [`Queue::release`]d. Spans of dropped traces go first.
+    /// batch until [`Queue::release`]d. Spans of dropped traces are removed
+    /// first.
     pub(super) fn take_batch(&self) -> Vec<SpanData> {
         let mut state = self.lock();
         state.drop_waiting_of_dropped_traces();
@@ -130,7 +131,7 @@ impl Queue {
     }
 
     /// Takes the spans of dropped traces out of `batch` (a batch about to
-    /// be tried again), so a trace dropped since it was made goes whole.
+    /// be tried again), so a trace dropped since it was made is removed whole.
     pub(super) fn keep_whole(&self, batch: &mut Vec<SpanData>) {
         let mut state = self.lock();
         if state.dropped_traces.is_empty() {
@@ -164,7 +165,7 @@ impl Queue {
     }
 
     /// The batch thread's periodic look: waiting spans of dropped traces
-    /// go, and traces dropped long ago are forgotten. Call it after
+    /// are removed, and traces dropped long ago are forgotten. Call it after
     /// [`Queue::keep_whole`] on every batch waiting to be retried, so a
     /// trace is forgotten only once nothing of it is held.
     pub(super) fn sweep(&self) {
@@ -298,7 +299,7 @@ mod tests {
         queue.push(span_of_trace(1));
         queue.push(span_of_trace(2));
         queue.push(span_of_trace(3));
-        // Trace 1's next span finds it full: trace 1 goes, whole.
+        // Trace 1's next span finds it full: trace 1 is dropped, whole.
         queue.push(span_of_trace(1));
         assert_eq!(queue.dropped(), 1);
         let batch = queue.take_batch();

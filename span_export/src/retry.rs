@@ -105,7 +105,7 @@ impl Backoff {
         self.paused_until
     }
 
-    /// The pause is over: one upload may go (the others wait for it).
+    /// The pause is over: one upload may be sent (the others wait for it).
     pub(super) fn resume(&mut self) {
         self.paused_until = None;
     }

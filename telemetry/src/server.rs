@@ -205,7 +205,7 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt, service_fn};
 
     use super::*;
-    use crate::testing::{self, Kept};
+    use crate::testing::{self, FinishedSpans};
 
     /// The names of the spans of one request to `service`, served under a
     /// real subscriber.
@@ -213,7 +213,7 @@ mod tests {
     where
         S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
     {
-        let kept = Kept::default();
+        let kept = FinishedSpans::default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -169,11 +169,9 @@ where
                     Interest::never()
                 }
             })
-            // Said, not only done: without a hint, the subscriber's highest
-            // level is TRACE, and every `trace!` of hyper, reqwest (through the
-            // `log` bridge) and tokio asks the subscriber, on every request,
-            // before being thrown away (reqwest's retry policy alone: about 1k
-            // instructions a call).
+            // Said, not only done: without it the subscriber's highest level
+            // is TRACE, and every `trace!` of hyper, reqwest and tokio asks
+            // the subscriber before being thrown away.
             .with_max_level_hint(LevelFilter::INFO);
     let layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))

@@ -22,15 +22,15 @@ use crate::{
 
 /// Every span finished under [`subscriber`], in the order they ended.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Kept(Arc<Mutex<Vec<SpanData>>>);
+pub(crate) struct FinishedSpans(Arc<Mutex<Vec<SpanData>>>);
 
-impl Kept {
+impl FinishedSpans {
     pub(crate) fn spans(&self) -> Vec<SpanData> {
         self.0.lock().unwrap().clone()
     }
 }
 
-impl SpanExporter for Kept {
+impl SpanExporter for FinishedSpans {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         self.0.lock().unwrap().extend(batch);
         Ok(())
@@ -38,7 +38,7 @@ impl SpanExporter for Kept {
 }
 
 /// A subscriber that sends its spans, as they end, to `kept`.
-pub(crate) fn subscriber(kept: &Kept) -> impl Subscriber + Send + Sync {
+pub(crate) fn subscriber(kept: &FinishedSpans) -> impl Subscriber + Send + Sync {
     let config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
     let provider = tracer_provider(
         &config,

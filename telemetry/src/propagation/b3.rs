@@ -66,11 +66,10 @@ impl B3 {
     /// when neither holds a usable context; a malformed context is ignored
     /// whole, never half-used.
     pub(crate) fn read(headers: &HeaderMap) -> Option<Self> {
-        let found = Found::in_headers(headers);
-        found
-            .single
+        headers
+            .get(SINGLE)
             .and_then(|value| parse_single(value.to_str().ok()?))
-            .or_else(|| read_multi(&found))
+            .or_else(|| read_multi(headers))
     }
 
     /// Writes the multi-header form (`b3multi`), which every B3 reader
@@ -104,7 +103,7 @@ impl B3 {
     /// Writes the single-header form (`b3`):
     /// `b3: {TraceId}-{SpanId}-{SamplingState}-{ParentSpanId}`, or the
     /// decision alone when there are no ids. Without a decision, the
-    /// parent goes too: the specification puts it after the decision.
+    /// parent is left out: the specification puts it after the decision.
     pub(crate) fn write_single(&self, headers: &mut HeaderMap) {
         let decision = match self.sampling {
             Sampling::Defer => None,
@@ -181,55 +180,20 @@ fn parse_single(value: &str) -> Option<B3> {
     })
 }
 
-/// The B3 headers of a request, found in one pass over its headers: six
-/// look-ups by name hashed each name (about 100 instructions each, on every
-/// request); a request carries a handful of headers. The first value of a
-/// repeated header counts.
-#[derive(Default)]
-struct Found<'a> {
-    single: Option<&'a HeaderValue>,
-    trace_id: Option<&'a HeaderValue>,
-    span_id: Option<&'a HeaderValue>,
-    parent_span_id: Option<&'a HeaderValue>,
-    sampled: Option<&'a HeaderValue>,
-    flags: Option<&'a HeaderValue>,
-}
-
-impl<'a> Found<'a> {
-    fn in_headers(headers: &'a HeaderMap) -> Self {
-        let mut found = Self::default();
-        for (name, value) in headers {
-            let slot = match name.as_str() {
-                "b3" => &mut found.single,
-                "x-b3-traceid" => &mut found.trace_id,
-                "x-b3-spanid" => &mut found.span_id,
-                "x-b3-parentspanid" => &mut found.parent_span_id,
-                "x-b3-sampled" => &mut found.sampled,
-                "x-b3-flags" => &mut found.flags,
-                _ => continue,
-            };
-            slot.get_or_insert(value);
-        }
-        found
-    }
-}
-
-/// The `X-B3-*` headers.
-fn read_multi(found: &Found<'_>) -> Option<B3> {
-    fn text(value: Option<&HeaderValue>) -> Option<Option<&str>> {
-        value.map(|value| value.to_str().ok())
-    }
-    let sampled = match text(found.sampled) {
+/// The `X-B3-*` headers (the first value of a header sent twice).
+fn read_multi(headers: &HeaderMap) -> Option<B3> {
+    let text = |name| headers.get(name).map(|value| value.to_str().ok());
+    let sampled = match text(SAMPLED) {
         None => Sampling::Defer,
         Some(value) => parse_sampled(value?)?,
     };
     // Only `1` means debug. py_zipkin sends `X-B3-Flags: 0` on every call;
     // it means "no flags", not "not sampled".
-    let sampling = match text(found.flags) {
+    let sampling = match text(FLAGS) {
         Some(Some("1")) => Sampling::Debug,
         _ => sampled,
     };
-    let Some(trace_id) = text(found.trace_id) else {
+    let Some(trace_id) = text(TRACE_ID) else {
         // No ids: B3 allows a decision on its own (`X-B3-Sampled: 0`).
         return (sampling != Sampling::Defer).then_some(B3 {
             ids: None,
@@ -239,9 +203,9 @@ fn read_multi(found: &Found<'_>) -> Option<B3> {
     Some(B3 {
         ids: Some(Ids {
             trace_id: parse_trace_id(trace_id?)?,
-            span_id: parse_span_id(text(found.span_id)??)?,
+            span_id: parse_span_id(text(SPAN_ID)??)?,
             // A malformed parent costs only the parent, not the trace.
-            parent_span_id: text(found.parent_span_id).flatten().and_then(parse_span_id),
+            parent_span_id: text(PARENT_SPAN_ID).flatten().and_then(parse_span_id),
         }),
         sampling,
     })

@@ -23,7 +23,7 @@ use crate::{
     client::start_call,
     config::Propagators,
     debug_trace::is_debug,
-    testing::{self, Kept},
+    testing::{self, FinishedSpans},
 };
 
 /// Serves one request with `row`'s headers through the SERVER-span
@@ -31,7 +31,7 @@ use crate::{
 /// say: the spans exported, and the headers of the call.
 fn serve(row: &Row, join: bool) -> (Vec<SpanData>, HeaderMap) {
     let propagators: Propagators = row.propagators.parse().unwrap();
-    let kept = Kept::default();
+    let kept = FinishedSpans::default();
     let subscriber = testing::subscriber(&kept);
     let sent = Arc::new(Mutex::new(HeaderMap::new()));
     let call = sent.clone();
