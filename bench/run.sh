@@ -89,7 +89,7 @@ start_stack() {
     wait_healthy "${collector_of[$name]}"
     for n in 3 2 1; do
         env OTEL_EXPORTER_ZIPKIN_ENDPOINT="${collector_of[$name]}/api/v2/spans" \
-            OTEL_TRACES_SAMPLER="$sampler" WORK_MS="$work_ms" RUST_LOG=warn,telemetry::zipkin=info \
+            OTEL_TRACES_SAMPLER="$sampler" WORK_MS="$work_ms" RUST_LOG=warn,span_export=info \
             API_02_URL="http://127.0.0.1:$((BASE_PORT + offset + 2))" \
             API_03_URL="http://127.0.0.1:$((BASE_PORT + offset + 3))" \
             PORT=$((BASE_PORT + offset + n)) "$bin/api_0$n" >"$log_dir/$name.api_0$n.log" 2>&1 &

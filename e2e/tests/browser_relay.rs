@@ -19,7 +19,7 @@ use e2e::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The relay's flood limit, as `telemetry::browser` sets it.
+/// The relay's flood limit, as `browser_relay` sets it.
 const BURST: usize = 30;
 const PER_SECOND: f64 = 10.0;
 

@@ -41,7 +41,7 @@ async fn a_refusing_zipkin_does_not_affect_serving_and_is_logged_at_a_bounded_ra
     let started = Instant::now();
     let mut stack = Stack::builder()
         .zipkin_endpoint(&zipkin.zipkin_endpoint())
-        .env("RUST_LOG", "info,telemetry::zipkin=debug")
+        .env("RUST_LOG", "info,span_export=debug")
         .start()
         .await;
 
