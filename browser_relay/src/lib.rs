@@ -10,7 +10,7 @@
 //! endpoint mounted under the front-end server).
 //!
 //! A relay is an open door into Zipkin, so it lets through only what a
-//! page's click span is (`span.rs` says each rule and why), and Zipkin gets
+//! page's click span is (`page_span.rs` says each rule and why), and Zipkin gets
 //! a span written again from the checked fields, never the posted bytes:
 //!
 //! | the post | the answer |

@@ -33,6 +33,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use opentelemetry::trace::{SpanId, TraceId};
 use serde::Deserialize;
 use span_export::zipkin::{Endpoint, Kind, Span, Tag};
 
@@ -131,18 +132,19 @@ impl PageSpan {
         service_name: &'a str,
         now: SystemTime,
     ) -> Result<Span<'a>, Refusal> {
-        if !is_hex_id(&self.trace_id, &[16, 32]) {
-            return Err(refuse(
-                "traceId",
-                "must be 16 or 32 lowercase hex digits, not all zeros",
-            ));
-        }
-        if !is_hex_id(&self.id, &[16]) {
-            return Err(refuse(
-                "id",
-                "must be 16 lowercase hex digits, not all zeros",
-            ));
-        }
+        let trace_id = is_hex_id(&self.trace_id, &[16, 32])
+            .then(|| TraceId::from_hex(&self.trace_id).ok())
+            .flatten()
+            .ok_or_else(|| {
+                refuse(
+                    "traceId",
+                    "must be 16 or 32 lowercase hex digits, not all zeros",
+                )
+            })?;
+        let id = is_hex_id(&self.id, &[16])
+            .then(|| SpanId::from_hex(&self.id).ok())
+            .flatten()
+            .ok_or_else(|| refuse("id", "must be 16 lowercase hex digits, not all zeros"))?;
         if self.kind != "CLIENT" {
             return Err(refuse("kind", "must be CLIENT"));
         }
@@ -198,9 +200,9 @@ impl PageSpan {
             tags.push((*known, Tag::Text(value.as_str().into())));
         }
         Ok(Span {
-            trace_id: &self.trace_id,
+            trace_id,
             parent_id: None,
-            id: &self.id,
+            id,
             kind: Some(Kind::Client),
             name: &self.name,
             timestamp: self.timestamp,
@@ -257,7 +259,9 @@ mod tests {
     fn check(span: Value) -> Result<Value, String> {
         let span: PageSpan = serde_json::from_value(span).map_err(|e| e.to_string())?;
         let written = span.check("api_01", now()).map_err(|e| e.to_string())?;
-        Ok(serde_json::to_value(written).unwrap())
+        let mut json = Vec::new();
+        written.write(&mut json);
+        Ok(serde_json::from_slice(&json).unwrap())
     }
 
     /// `valid()` with `object.key` (one level down) set to `value`.

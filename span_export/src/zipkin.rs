@@ -1,6 +1,7 @@
 //! Zipkin's v2 JSON: the one model of a Zipkin span in this project
-//! ([`Span`], a set of serde structs), and [`ZipkinJson`], the encoding
-//! that maps the SDK's spans onto it.
+//! ([`Span`]), its writer, and [`ZipkinJson`], the encoding that maps the
+//! SDK's spans onto it. The relay of a page's spans writes through the same
+//! model.
 //!
 //! The mapping is the one the OpenTelemetry specification gives for Zipkin
 //! exporters. What matters most for a usable trace: the resource's
@@ -17,15 +18,18 @@
 //! `parentId` of zeros on root spans and durations of 0 µs, so Zipkin can
 //! neither list the services nor draw the links between them (and the
 //! crate is deprecated upstream).
+//!
+//! Written by hand, not with serde: the writer runs for every span, and
+//! through serde_json it cost about a third of a span more
+//! (docs/performance.md).
 
 use std::{borrow::Cow, time::SystemTime};
 
 use opentelemetry::{
     Key, Value,
-    trace::{SpanContext, SpanId, SpanKind, Status},
+    trace::{SpanContext, SpanId, SpanKind, Status, TraceId},
 };
 use opentelemetry_sdk::{Resource, trace::SpanData};
-use serde::{Serialize, Serializer, ser::SerializeMap};
 
 use crate::{Encoding, HexId};
 
@@ -48,16 +52,13 @@ pub fn is_debug(span: &SpanContext) -> bool {
 }
 
 /// A span as `POST /api/v2/spans` takes it (a body is a list of them).
-/// Fields left out when empty are absent from the JSON, as Zipkin writes
-/// them.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Fields left empty are left out of the JSON, as Zipkin writes them.
+#[derive(Debug)]
 pub struct Span<'a> {
-    pub trace_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<&'a str>,
-    pub id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Written in 16 digits when it fits in 64 bits, as Zipkin shows it.
+    pub trace_id: TraceId,
+    pub parent_id: Option<SpanId>,
+    pub id: SpanId,
     pub kind: Option<Kind>,
     pub name: &'a str,
     /// Microseconds since the epoch.
@@ -65,20 +66,15 @@ pub struct Span<'a> {
     /// Microseconds, at least 1.
     pub duration: u64,
     pub local_endpoint: Endpoint<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_endpoint: Option<Endpoint<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub annotations: Vec<Annotation<'a>>,
-    /// Zipkin's tags are a map of strings; each key once.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "as_map")]
+    /// Zipkin's tags are a map of strings: each key once.
     pub tags: Vec<(&'a str, Tag<'a>)>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub debug: bool,
 }
 
 /// Zipkin's span kinds; a local span has none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Client,
     Server,
@@ -86,13 +82,12 @@ pub enum Kind {
     Consumer,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Endpoint<'a> {
     pub service_name: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Annotation<'a> {
     pub timestamp: u64,
     pub value: &'a str,
@@ -106,27 +101,120 @@ pub enum Tag<'a> {
     Bool(bool),
 }
 
-impl Serialize for Tag<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Tag::Text(text) => serializer.serialize_str(text),
-            Tag::Number(number) => serializer.collect_str(number),
-            Tag::Bool(value) => serializer.serialize_str(if *value { "true" } else { "false" }),
-        }
-    }
-}
-
-fn as_map<S: Serializer>(tags: &[(&str, Tag<'_>)], serializer: S) -> Result<S::Ok, S::Error> {
-    let mut map = serializer.serialize_map(Some(tags.len()))?;
-    for (key, value) in tags {
-        map.serialize_entry(key, value)?;
-    }
-    map.end()
-}
-
 /// Writes `spans` as the JSON list `POST /api/v2/spans` takes.
-pub fn write_spans(spans: &[Span<'_>], body: &mut Vec<u8>) {
-    serde_json::to_writer(body, spans).expect("a span is always valid JSON");
+pub fn write_spans(spans: &[Span<'_>], out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (i, span) in spans.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        span.write(out);
+    }
+    out.push(b']');
+}
+
+impl Span<'_> {
+    /// Writes the span as one JSON object.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"traceId\":\"");
+        out.extend_from_slice(HexId::trace(self.trace_id).as_bytes());
+        if let Some(parent_id) = self.parent_id {
+            out.extend_from_slice(b"\",\"parentId\":\"");
+            out.extend_from_slice(HexId::span(parent_id).as_bytes());
+        }
+        out.extend_from_slice(b"\",\"id\":\"");
+        out.extend_from_slice(HexId::span(self.id).as_bytes());
+        out.push(b'"');
+        if let Some(kind) = self.kind {
+            out.extend_from_slice(match kind {
+                Kind::Client => b",\"kind\":\"CLIENT\"",
+                Kind::Server => b",\"kind\":\"SERVER\"",
+                Kind::Producer => b",\"kind\":\"PRODUCER\"",
+                Kind::Consumer => b",\"kind\":\"CONSUMER\"",
+            });
+        }
+        out.extend_from_slice(b",\"name\":");
+        push_string(out, self.name);
+        out.extend_from_slice(b",\"timestamp\":");
+        push_number(out, self.timestamp);
+        out.extend_from_slice(b",\"duration\":");
+        push_number(out, self.duration);
+        out.extend_from_slice(b",\"localEndpoint\":");
+        self.local_endpoint.write(out);
+        if let Some(remote_endpoint) = &self.remote_endpoint {
+            out.extend_from_slice(b",\"remoteEndpoint\":");
+            remote_endpoint.write(out);
+        }
+        for (i, annotation) in self.annotations.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b",\"annotations\":[" } else { b"," });
+            out.extend_from_slice(b"{\"timestamp\":");
+            push_number(out, annotation.timestamp);
+            out.extend_from_slice(b",\"value\":");
+            push_string(out, annotation.value);
+            out.push(b'}');
+        }
+        if !self.annotations.is_empty() {
+            out.push(b']');
+        }
+        for (i, (key, value)) in self.tags.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b",\"tags\":{" } else { b"," });
+            push_string(out, key);
+            out.push(b':');
+            match value {
+                Tag::Text(text) => push_string(out, text),
+                Tag::Number(number) => {
+                    out.push(b'"');
+                    push_number(out, *number);
+                    out.push(b'"');
+                }
+                Tag::Bool(true) => out.extend_from_slice(b"\"true\""),
+                Tag::Bool(false) => out.extend_from_slice(b"\"false\""),
+            }
+        }
+        if !self.tags.is_empty() {
+            out.push(b'}');
+        }
+        if self.debug {
+            out.extend_from_slice(b",\"debug\":true");
+        }
+        out.push(b'}');
+    }
+}
+
+impl Endpoint<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"serviceName\":");
+        push_string(out, self.service_name);
+        out.push(b'}');
+    }
+}
+
+fn push_number(out: &mut Vec<u8>, number: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
+}
+
+/// `text` as a JSON string: quote, backslash and control characters
+/// escaped, everything else (UTF-8 included) as it is.
+fn push_string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    let mut rest = text.as_bytes();
+    while let Some(at) = rest
+        .iter()
+        .position(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+    {
+        out.extend_from_slice(&rest[..at]);
+        match rest[at] {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            control => out.extend_from_slice(format!("\\u{control:04x}").as_bytes()),
+        }
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
 }
 
 /// The SDK's spans in Zipkin's v2 JSON, for `POST /api/v2/spans`.
@@ -143,32 +231,26 @@ impl Encoding for ZipkinJson {
         let service_name = service
             .as_ref()
             .map_or(Cow::Borrowed("unknown_service"), Value::as_str);
-        let local_endpoint = || Endpoint {
-            service_name: &service_name,
-        };
         body.push(b'[');
         for (i, span) in spans.iter().enumerate() {
             if i > 0 {
                 body.push(b',');
             }
-            write_span(span, local_endpoint(), body);
+            zipkin_span(span, &service_name).write(body);
         }
         body.push(b']');
     }
 }
 
-/// Writes `span`, of the service at `local_endpoint`, as one Zipkin span.
-fn write_span(span: &SpanData, local_endpoint: Endpoint<'_>, body: &mut Vec<u8>) {
+/// `span`, of the service `service_name`, as a Zipkin span.
+fn zipkin_span<'a>(span: &'a SpanData, service_name: &'a str) -> Span<'a> {
     let context = &span.span_context;
-    let trace_id = HexId::trace(context.trace_id());
-    let id = HexId::span(context.span_id());
-    let parent_id = HexId::span(span.parent_span_id);
     let start = micros_since_epoch(span.start_time);
     let end = micros_since_epoch(span.end_time);
-    let zipkin = Span {
-        trace_id: trace_id.as_str(),
-        parent_id: (span.parent_span_id != SpanId::INVALID).then(|| parent_id.as_str()),
-        id: id.as_str(),
+    Span {
+        trace_id: context.trace_id(),
+        parent_id: (span.parent_span_id != SpanId::INVALID).then_some(span.parent_span_id),
+        id: context.span_id(),
         kind: match span.span_kind {
             SpanKind::Client => Some(Kind::Client),
             SpanKind::Server => Some(Kind::Server),
@@ -179,16 +261,16 @@ fn write_span(span: &SpanData, local_endpoint: Endpoint<'_>, body: &mut Vec<u8>)
         name: &span.name,
         timestamp: start,
         duration: end.saturating_sub(start).max(1),
-        local_endpoint,
+        local_endpoint: Endpoint { service_name },
         remote_endpoint: span
             .attributes
             .iter()
             .rfind(|kv| kv.key.as_str() == PEER_SERVICE)
-            .map(|kv| Endpoint {
-                service_name: match &kv.value {
-                    Value::String(name) => name.as_str(),
-                    _ => "",
-                },
+            .and_then(|kv| match &kv.value {
+                Value::String(name) => Some(Endpoint {
+                    service_name: name.as_str(),
+                }),
+                _ => None,
             }),
         annotations: span
             .events
@@ -201,8 +283,7 @@ fn write_span(span: &SpanData, local_endpoint: Endpoint<'_>, body: &mut Vec<u8>)
             .collect(),
         tags: tags(span),
         debug: is_debug(context),
-    };
-    serde_json::to_writer(body, &zipkin).expect("a span is always valid JSON");
+    }
 }
 
 /// The attributes as tags (a key set twice keeps its last value, as a map
