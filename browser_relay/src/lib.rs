@@ -70,7 +70,7 @@ use axum::{
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use reporting::describe;
+use log_report::describe;
 
 use bucket::TokenBucket;
 pub use page_span::BROWSER_SERVICE;

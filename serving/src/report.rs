@@ -12,8 +12,8 @@
 
 use std::sync::Mutex;
 
-pub(crate) use reporting::REPORT_PERIOD;
-use reporting::Tally;
+pub(crate) use log_report::REPORT_PERIOD;
+use log_report::Tally;
 
 /// Why a connection was closed (or never served).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,8 +7,8 @@
 //! ZIPKIN=http://zipkin:9411/api/v2/spans cargo run -p span_export --example zipkin
 //! ```
 //!
-//! With no Zipkin there, the log says the upload is tried again, and at the
-//! stop that the three spans were lost: nothing is lost silently.
+//! With no Zipkin there, the log says at the stop that the upload still
+//! failed and that the three spans were lost: nothing is lost silently.
 
 use opentelemetry::{
     KeyValue,

@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use reporting::{REPORT_PERIOD, Tally};
+use log_report::{REPORT_PERIOD, Tally};
 
 #[derive(Debug, Default)]
 pub(super) struct Account {

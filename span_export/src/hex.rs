@@ -7,7 +7,17 @@
 
 use opentelemetry::trace::{SpanId, TraceId};
 
-const DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// The two digits of every byte, by value: a look-up a byte, not two.
+static DIGIT_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [DIGITS[byte >> 4], DIGITS[byte & 0xf]];
+        byte += 1;
+    }
+    pairs
+};
 
 /// The hex digits of one id.
 pub struct HexId {
@@ -38,9 +48,8 @@ impl HexId {
 
     fn of(bytes: &[u8]) -> Self {
         let mut digits = [0u8; 32];
-        for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        for (pair, &byte) in digits.chunks_exact_mut(2).zip(bytes) {
+            pair.copy_from_slice(&DIGIT_PAIRS[usize::from(byte)]);
         }
         Self {
             digits,

@@ -29,13 +29,13 @@ use std::{
     time::Duration,
 };
 
+use log_report::{REPORT_PERIOD, describe};
 use opentelemetry::Context;
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
     trace::{Span, SpanData, SpanProcessor},
 };
-use reporting::{REPORT_PERIOD, describe};
 use reqwest::header::CONTENT_TYPE;
 use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 

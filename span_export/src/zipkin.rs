@@ -197,24 +197,36 @@ fn push_number(out: &mut Vec<u8>, number: impl itoa::Integer) {
 /// escaped, everything else (UTF-8 included) as it is.
 fn push_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
-    let mut rest = text.as_bytes();
-    while let Some(at) = rest
+    let bytes = text.as_bytes();
+    // Nearly all text needs no escape. This test runs over every string of
+    // every span: written as a fold with no early exit, the compiler checks
+    // 16 bytes at a time (a byte-by-byte search cost half the writer).
+    let needs_escape = bytes
         .iter()
-        .position(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
-    {
-        out.extend_from_slice(&rest[..at]);
-        match rest[at] {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            control => out.extend_from_slice(format!("\\u{control:04x}").as_bytes()),
+        .fold(false, |found, &byte| found | is_escaped(byte));
+    if !needs_escape {
+        out.extend_from_slice(bytes);
+    } else {
+        for &byte in bytes {
+            match byte {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                control if control < 0x20 => {
+                    out.extend_from_slice(format!("\\u{control:04x}").as_bytes());
+                }
+                other => out.push(other),
+            }
         }
-        rest = &rest[at + 1..];
     }
-    out.extend_from_slice(rest);
     out.push(b'"');
+}
+
+/// The bytes JSON text must escape: control characters, quote, backslash.
+fn is_escaped(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 /// The SDK's spans in Zipkin's v2 JSON, for `POST /api/v2/spans`.

@@ -8,13 +8,13 @@
 //! the B3 parent header.
 
 use axum::http::{HeaderMap, Method};
+use log_report::describe;
 use opentelemetry::trace::{SpanId, TraceContextExt};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, SERVER_ADDRESS, SERVER_PORT,
     URL_FULL,
 };
-use reporting::describe;
 use reqwest::{RequestBuilder, Response, Url};
 use span_export::zipkin::PEER_SERVICE;
 use tracing::field::Empty;

@@ -8,14 +8,24 @@ pub(crate) use span_export::HexId;
 /// not one of `0-9a-f` (B3 ids are lower case).
 pub(crate) fn parse_16(digits: &[u8; 16]) -> Option<u64> {
     digits.iter().try_fold(0u64, |value, &digit| {
-        let nibble = match digit {
-            b'0'..=b'9' => digit - b'0',
-            b'a'..=b'f' => digit - b'a' + 10,
-            _ => return None,
-        };
-        Some(value << 4 | u64::from(nibble))
+        let nibble = DIGIT_VALUES[usize::from(digit)];
+        (nibble != NOT_A_DIGIT).then_some(value << 4 | u64::from(nibble))
     })
 }
+
+const NOT_A_DIGIT: u8 = 0xff;
+
+/// The value of every lower-hex digit, by byte; [`NOT_A_DIGIT`] for the
+/// rest: one look-up a digit.
+static DIGIT_VALUES: [u8; 256] = {
+    let mut values = [NOT_A_DIGIT; 256];
+    let mut value = 0;
+    while value < 16 {
+        values[b"0123456789abcdef"[value] as usize] = value as u8;
+        value += 1;
+    }
+    values
+};
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 //! headers between them (or W3C `traceparent`, by `OTEL_PROPAGATORS`).
 //!
 //! A service adds four things (`examples/quickstart.rs` is the whole
-//! program, and the README shows it):
+//! program):
 //!
 //! ```
 //! use axum::{Router, routing::get};

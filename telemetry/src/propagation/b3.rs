@@ -66,10 +66,11 @@ impl B3 {
     /// when neither holds a usable context; a malformed context is ignored
     /// whole, never half-used.
     pub(crate) fn read(headers: &HeaderMap) -> Option<Self> {
-        headers
-            .get(SINGLE)
+        let found = B3Headers::in_headers(headers);
+        found
+            .single
             .and_then(|value| parse_single(value.to_str().ok()?))
-            .or_else(|| read_multi(headers))
+            .or_else(|| read_multi(&found))
     }
 
     /// Writes the multi-header form (`b3multi`), which every B3 reader
@@ -180,20 +181,55 @@ fn parse_single(value: &str) -> Option<B3> {
     })
 }
 
-/// The `X-B3-*` headers (the first value of a header sent twice).
-fn read_multi(headers: &HeaderMap) -> Option<B3> {
-    let text = |name| headers.get(name).map(|value| value.to_str().ok());
-    let sampled = match text(SAMPLED) {
+/// The B3 headers of a request, found in one pass over its headers rather
+/// than six look-ups by name, each of which hashes the name (2 % of a span,
+/// and on every request, recorded or not). The first value of a header
+/// sent twice counts.
+#[derive(Default)]
+struct B3Headers<'a> {
+    single: Option<&'a HeaderValue>,
+    trace_id: Option<&'a HeaderValue>,
+    span_id: Option<&'a HeaderValue>,
+    parent_span_id: Option<&'a HeaderValue>,
+    sampled: Option<&'a HeaderValue>,
+    flags: Option<&'a HeaderValue>,
+}
+
+impl<'a> B3Headers<'a> {
+    fn in_headers(headers: &'a HeaderMap) -> Self {
+        let mut found = Self::default();
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "b3" => &mut found.single,
+                "x-b3-traceid" => &mut found.trace_id,
+                "x-b3-spanid" => &mut found.span_id,
+                "x-b3-parentspanid" => &mut found.parent_span_id,
+                "x-b3-sampled" => &mut found.sampled,
+                "x-b3-flags" => &mut found.flags,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
+}
+
+/// The `X-B3-*` headers.
+fn read_multi(found: &B3Headers<'_>) -> Option<B3> {
+    fn text(value: Option<&HeaderValue>) -> Option<Option<&str>> {
+        value.map(|value| value.to_str().ok())
+    }
+    let sampled = match text(found.sampled) {
         None => Sampling::Defer,
         Some(value) => parse_sampled(value?)?,
     };
     // Only `1` means debug. py_zipkin sends `X-B3-Flags: 0` on every call;
     // it means "no flags", not "not sampled".
-    let sampling = match text(FLAGS) {
+    let sampling = match text(found.flags) {
         Some(Some("1")) => Sampling::Debug,
         _ => sampled,
     };
-    let Some(trace_id) = text(TRACE_ID) else {
+    let Some(trace_id) = text(found.trace_id) else {
         // No ids: B3 allows a decision on its own (`X-B3-Sampled: 0`).
         return (sampling != Sampling::Defer).then_some(B3 {
             ids: None,
@@ -203,9 +239,9 @@ fn read_multi(headers: &HeaderMap) -> Option<B3> {
     Some(B3 {
         ids: Some(Ids {
             trace_id: parse_trace_id(trace_id?)?,
-            span_id: parse_span_id(text(SPAN_ID)??)?,
+            span_id: parse_span_id(text(found.span_id)??)?,
             // A malformed parent costs only the parent, not the trace.
-            parent_span_id: text(PARENT_SPAN_ID).flatten().and_then(parse_span_id),
+            parent_span_id: text(found.parent_span_id).flatten().and_then(parse_span_id),
         }),
         sampling,
     })

@@ -2,10 +2,10 @@
 //! at once, then nothing within the period, then the rest at the stop.
 //!
 //! ```text
-//! cargo run -p reporting --example tally
+//! cargo run -p log_report --example tally
 //! ```
 
-use reporting::{REPORT_PERIOD, Tally, describe};
+use log_report::{REPORT_PERIOD, Tally, describe};
 
 fn main() {
     let mut failed = Tally::default();

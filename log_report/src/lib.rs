@@ -15,7 +15,7 @@
 //!   warn once).
 //!
 //! ```
-//! use reporting::Tally;
+//! use log_report::Tally;
 //!
 //! let mut refused = Tally::default();
 //! for _ in 0..3 {
