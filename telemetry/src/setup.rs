@@ -188,7 +188,7 @@ where
 /// The OpenTelemetry layer, not told when a span is entered or exited:
 /// it only noted the time of each exit, with a clock read and a lock, on
 /// every poll of an instrumented future, for an end time that is the
-/// span's close (6 % of a span: docs/performance.md).
+/// span's close (7 % of a span: docs/performance.md).
 struct EndsAtClose<L>(L);
 
 impl<S, L> Layer<S> for EndsAtClose<L>
