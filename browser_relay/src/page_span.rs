@@ -35,7 +35,10 @@ use std::{
 
 use opentelemetry::trace::{SpanId, TraceId};
 use serde::Deserialize;
-use span_export::zipkin::{Endpoint, Kind, Span, Tag};
+use span_export::{
+    HexId,
+    zipkin::{Endpoint, Kind, Span, Tag},
+};
 
 /// The service name of every span a page reports.
 pub const BROWSER_SERVICE: &str = "browser";
@@ -200,9 +203,15 @@ impl PageSpan {
             tags.push((*known, Tag::Text(value.as_str().into())));
         }
         Ok(Span {
-            trace_id,
+            // As the page wrote it: 16 digits, or 32 even when the first 16
+            // are zeros.
+            trace_id: if self.trace_id.len() == 32 {
+                HexId::trace_32(trace_id)
+            } else {
+                HexId::trace(trace_id)
+            },
             parent_id: None,
-            id,
+            id: HexId::span(id),
             kind: Some(Kind::Client),
             name: &self.name,
             timestamp: self.timestamp,
@@ -379,5 +388,12 @@ mod tests {
         span.as_object_mut().unwrap().remove("tags");
         let written = check(span.clone()).unwrap();
         assert_eq!(written, span, "no empty tags object either");
+    }
+
+    #[test]
+    fn a_trace_id_is_written_as_the_page_sent_it() {
+        let mut span = valid();
+        span["traceId"] = json!("0000000000000000a3ce929d0e0e4736");
+        assert_eq!(check(span.clone()).unwrap(), span, "32 digits stay 32");
     }
 }

@@ -1,5 +1,5 @@
 //! A service's own account of its spans, as it logs it at the stop
-//! (`span export stopped`, see telemetry's `zipkin/account.rs`).
+//! (`span export stopped`, see `span_export/src/account.rs`).
 
 /// What became of every span a service made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

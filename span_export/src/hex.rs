@@ -20,6 +20,7 @@ static DIGIT_PAIRS: [[u8; 2]; 256] = {
 };
 
 /// The hex digits of one id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HexId {
     digits: [u8; 32],
     len: usize,

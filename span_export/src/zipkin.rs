@@ -27,7 +27,7 @@ use std::{borrow::Cow, time::SystemTime};
 
 use opentelemetry::{
     Key, Value,
-    trace::{SpanContext, SpanId, SpanKind, Status, TraceId},
+    trace::{SpanContext, SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::{Resource, trace::SpanData};
 
@@ -55,10 +55,11 @@ pub fn is_debug(span: &SpanContext) -> bool {
 /// Fields left empty are left out of the JSON, as Zipkin writes them.
 #[derive(Debug)]
 pub struct Span<'a> {
-    /// Written in 16 digits when it fits in 64 bits, as Zipkin shows it.
-    pub trace_id: TraceId,
-    pub parent_id: Option<SpanId>,
-    pub id: SpanId,
+    /// 16 or 32 digits ([`HexId::trace`] writes a trace id that fits in
+    /// 64 bits in 16, as Zipkin shows it).
+    pub trace_id: HexId,
+    pub parent_id: Option<HexId>,
+    pub id: HexId,
     pub kind: Option<Kind>,
     pub name: &'a str,
     /// Microseconds since the epoch.
@@ -117,13 +118,13 @@ impl Span<'_> {
     /// Writes the span as one JSON object.
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"traceId\":\"");
-        out.extend_from_slice(HexId::trace(self.trace_id).as_bytes());
-        if let Some(parent_id) = self.parent_id {
+        out.extend_from_slice(self.trace_id.as_bytes());
+        if let Some(parent_id) = &self.parent_id {
             out.extend_from_slice(b"\",\"parentId\":\"");
-            out.extend_from_slice(HexId::span(parent_id).as_bytes());
+            out.extend_from_slice(parent_id.as_bytes());
         }
         out.extend_from_slice(b"\",\"id\":\"");
-        out.extend_from_slice(HexId::span(self.id).as_bytes());
+        out.extend_from_slice(self.id.as_bytes());
         out.push(b'"');
         if let Some(kind) = self.kind {
             out.extend_from_slice(match kind {
@@ -260,9 +261,10 @@ fn zipkin_span<'a>(span: &'a SpanData, service_name: &'a str) -> Span<'a> {
     let start = micros_since_epoch(span.start_time);
     let end = micros_since_epoch(span.end_time);
     Span {
-        trace_id: context.trace_id(),
-        parent_id: (span.parent_span_id != SpanId::INVALID).then_some(span.parent_span_id),
-        id: context.span_id(),
+        trace_id: HexId::trace(context.trace_id()),
+        parent_id: (span.parent_span_id != SpanId::INVALID)
+            .then(|| HexId::span(span.parent_span_id)),
+        id: HexId::span(context.span_id()),
         kind: match span.span_kind {
             SpanKind::Client => Some(Kind::Client),
             SpanKind::Server => Some(Kind::Server),
