@@ -75,6 +75,8 @@
 //!   ids and decision, in one file; kept for the code inside the request.
 //! - `server` ([`TelemetryLayer`]) and [`client`]: the SERVER and CLIENT
 //!   spans; `log_lines`: the log, each line of a request with its trace id.
+//! - `ends_at_close`: the OpenTelemetry layer, not told of entries and
+//!   exits (a span's end is its close).
 //! - `setup` ([`Telemetry`]): ties them together at start-up, and flushes
 //!   the last spans at shutdown.
 
@@ -92,6 +94,7 @@ pub mod client;
 mod log_lines;
 mod server;
 
+mod ends_at_close;
 mod setup;
 
 #[cfg(feature = "bench")]

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 /// The crate's modules, bottom up (as the crate documentation lists them).
-const BOTTOM_UP: [&str; 12] = [
+const BOTTOM_UP: [&str; 13] = [
     "env",
     "config",
     "hex",
@@ -18,6 +18,7 @@ const BOTTOM_UP: [&str; 12] = [
     "client",
     "log_lines",
     "server",
+    "ends_at_close",
     "setup",
     "lib",
 ];
