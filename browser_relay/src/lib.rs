@@ -224,7 +224,7 @@ async fn handle(relay: &Relay, headers: &HeaderMap, body: Body) -> Result<Respon
         );
     };
     let mut body = Vec::with_capacity(bytes.len());
-    span_export::zipkin::write_spans(&[checked], &mut body);
+    span_export::zipkin::write_spans([checked], &mut body);
     forward(relay, endpoint, body).await
 }
 

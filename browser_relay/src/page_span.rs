@@ -135,19 +135,18 @@ impl PageSpan {
         service_name: &'a str,
         now: SystemTime,
     ) -> Result<Span<'a>, Refusal> {
-        let trace_id = is_hex_id(&self.trace_id, &[16, 32])
-            .then(|| TraceId::from_hex(&self.trace_id).ok())
-            .flatten()
-            .ok_or_else(|| {
-                refuse(
-                    "traceId",
-                    "must be 16 or 32 lowercase hex digits, not all zeros",
-                )
-            })?;
-        let id = is_hex_id(&self.id, &[16])
-            .then(|| SpanId::from_hex(&self.id).ok())
-            .flatten()
-            .ok_or_else(|| refuse("id", "must be 16 lowercase hex digits, not all zeros"))?;
+        if !is_hex_id(&self.trace_id, &[16, 32]) {
+            return Err(refuse(
+                "traceId",
+                "must be 16 or 32 lowercase hex digits, not all zeros",
+            ));
+        }
+        if !is_hex_id(&self.id, &[16]) {
+            return Err(refuse(
+                "id",
+                "must be 16 lowercase hex digits, not all zeros",
+            ));
+        }
         if self.kind != "CLIENT" {
             return Err(refuse("kind", "must be CLIENT"));
         }
@@ -205,13 +204,16 @@ impl PageSpan {
         Ok(Span {
             // As the page wrote it: 16 digits, or 32 even when the first 16
             // are zeros.
-            trace_id: if self.trace_id.len() == 32 {
-                HexId::trace_32(trace_id)
-            } else {
-                HexId::trace(trace_id)
+            trace_id: {
+                let trace_id = TraceId::from_hex(&self.trace_id).expect("checked hex");
+                if self.trace_id.len() == 32 {
+                    HexId::trace_32(trace_id)
+                } else {
+                    HexId::trace(trace_id)
+                }
             },
             parent_id: None,
-            id: HexId::span(id),
+            id: HexId::span(SpanId::from_hex(&self.id).expect("checked hex")),
             kind: Some(Kind::Client),
             name: &self.name,
             timestamp: self.timestamp,

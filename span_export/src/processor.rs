@@ -195,9 +195,13 @@ impl Upload {
     async fn post(&self, batch: &[SpanData]) -> Outcome {
         // About 600 bytes a span: one allocation for the whole body.
         let mut body = Vec::with_capacity(640 * batch.len());
-        let empty = Resource::builder_empty().build();
-        let resource = self.resource.get().unwrap_or(&empty);
-        self.encoding.encode(batch, resource, &mut body);
+        match self.resource.get() {
+            Some(resource) => self.encoding.encode(batch, resource, &mut body),
+            // Not given to a provider: no resource to name the service.
+            None => self
+                .encoding
+                .encode(batch, &Resource::builder_empty().build(), &mut body),
+        }
         let sent = self
             .http
             .post(self.endpoint.clone())

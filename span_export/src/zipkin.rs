@@ -103,9 +103,9 @@ pub enum Tag<'a> {
 }
 
 /// Writes `spans` as the JSON list `POST /api/v2/spans` takes.
-pub fn write_spans(spans: &[Span<'_>], out: &mut Vec<u8>) {
+pub fn write_spans<'a>(spans: impl IntoIterator<Item = Span<'a>>, out: &mut Vec<u8>) {
     out.push(b'[');
-    for (i, span) in spans.iter().enumerate() {
+    for (i, span) in spans.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -244,14 +244,8 @@ impl Encoding for ZipkinJson {
         let service_name = service
             .as_ref()
             .map_or(Cow::Borrowed("unknown_service"), Value::as_str);
-        body.push(b'[');
-        for (i, span) in spans.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            zipkin_span(span, &service_name).write(body);
-        }
-        body.push(b']');
+        let zipkin_spans = spans.iter().map(|span| zipkin_span(span, &service_name));
+        write_spans(zipkin_spans, body);
     }
 }
 
