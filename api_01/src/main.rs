@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let telemetry = Telemetry::init(&settings.telemetry)?;
     // The page, and the relay its spans go through, answered untraced.
-    let zipkin = settings.telemetry.export_endpoint();
+    let zipkin = settings.telemetry.relay_endpoint();
     let relay = BrowserRelay::new(&settings.telemetry.service_name, zipkin)?;
     let page = api_01::page::Page::new(&settings)?
         .front()

@@ -2,7 +2,7 @@
 //! log lines that tell it while it happens, at a bounded rate.
 //!
 //! Every such span is, in the end, in exactly one of three columns:
-//! - **exported**: Zipkin took it (at the first try, or after retries);
+//! - **exported**: the receiver took it (at the first try, or after retries);
 //! - **dropped**: never uploaded, because the queue was full (it, or
 //!   another span of its trace; see `queue.rs`);
 //! - **lost**: uploaded and refused for good (a `400`, say), or still
@@ -10,12 +10,12 @@
 //!
 //! Besides, **retried** counts the spans whose first upload failed and
 //! that were tried again, and **sent in part** the traces that reached
-//! Zipkin without some of their spans.
+//! the receiver without some of their spans.
 //!
 //! Each cause of trouble is logged at once the first time, then at most
 //! once per [`REPORT_PERIOD`] with the count since its last line and the
 //! total; the stop logs what no line has yet, and the whole account. A
-//! Zipkin that is away shows in the log without flooding it.
+//! receiver that is away shows in the log without flooding it.
 //!
 //! Owned by the batch thread: only it counts, so nothing here is shared.
 
@@ -25,6 +25,8 @@ use log_report::{REPORT_PERIOD, Tally};
 
 #[derive(Debug, Default)]
 pub(super) struct Account {
+    /// Who receives the spans, as the log lines name it ("Zipkin").
+    receiver: &'static str,
     exported: u64,
     exported_after_retry: u64,
     retried: u64,
@@ -46,7 +48,15 @@ pub(super) struct Account {
 }
 
 impl Account {
-    /// Zipkin took `spans` spans; `after_retry` when not at their first try.
+    /// An empty account of the spans sent to `receiver`.
+    pub(super) fn new(receiver: &'static str) -> Self {
+        Self {
+            receiver,
+            ..Self::default()
+        }
+    }
+
+    /// The receiver took `spans` spans; `after_retry` when not at their first try.
     pub(super) fn delivered(&mut self, spans: usize, after_retry: bool) {
         self.exported += spans as u64;
         if after_retry {
@@ -57,7 +67,8 @@ impl Account {
                 failed_for_ms = since.elapsed().as_millis() as u64,
                 spans_retried = self.retried,
                 spans_exported_after_retry = self.exported_after_retry,
-                "span export to Zipkin works again"
+                "span export to {} works again",
+                self.receiver
             );
         }
     }
@@ -87,19 +98,20 @@ impl Account {
                 uploads_failed_total = total,
                 retry_in_ms = pause.as_millis() as u64,
                 spans_held = held,
-                "span upload to Zipkin failed; the spans are kept and tried again \
+                "span upload to {} failed; the spans are kept and tried again \
                  (next report in {}s at the earliest)",
+                self.receiver,
                 REPORT_PERIOD.as_secs()
             );
         }
     }
 
-    /// Zipkin refused `spans` spans for good: they are lost.
+    /// The receiver refused `spans` spans for good: they are lost.
     pub(super) fn refused(&mut self, error: &str, spans: usize) {
         error.clone_into(&mut self.last_refusal);
         self.refused.add(spans as u64);
         if let Some((lost, total)) = self.refused.due(false) {
-            warn_refused(error, lost, total);
+            warn_refused(self.receiver, error, lost, total);
         }
     }
 
@@ -109,7 +121,7 @@ impl Account {
         error.clone_into(&mut self.last_error);
     }
 
-    /// Zipkin took a batch with spans of `traces` traces that had dropped
+    /// The receiver took a batch with spans of `traces` traces that had dropped
     /// meanwhile: those traces reach it in part.
     pub(super) fn sent_in_part(&mut self, traces: u64) {
         if traces == 0 {
@@ -117,7 +129,7 @@ impl Account {
         }
         self.sent_in_part.add(traces);
         if let Some((traces, total)) = self.sent_in_part.due(false) {
-            warn_sent_in_part(traces, total);
+            warn_sent_in_part(self.receiver, traces, total);
         }
     }
 
@@ -140,16 +152,17 @@ impl Account {
             return;
         }
         if let Some((lost, total)) = self.refused.due(true) {
-            warn_refused(&self.last_refusal, lost, total);
+            warn_refused(self.receiver, &self.last_refusal, lost, total);
         }
         if let Some((traces, total)) = self.sent_in_part.due(true) {
-            warn_sent_in_part(traces, total);
+            warn_sent_in_part(self.receiver, traces, total);
         }
         if self.lost_at_stop > 0 {
             tracing::warn!(
                 error = %self.last_error,
                 spans_lost = self.lost_at_stop,
-                "span export to Zipkin still failed at the stop; the spans held are lost"
+                "span export to {} still failed at the stop; the spans held are lost",
+                self.receiver
             );
         }
         // The whole account: every span that ended sampled is in exactly
@@ -171,22 +184,22 @@ impl Account {
     }
 }
 
-fn warn_refused(error: &str, lost: u64, total: u64) {
+fn warn_refused(receiver: &str, error: &str, lost: u64, total: u64) {
     tracing::warn!(
         %error,
         spans_lost = lost,
         spans_lost_total = total,
-        "Zipkin refused spans; they are not sent again, and are lost \
+        "{receiver} refused spans; they are not sent again, and are lost \
          (next report in {}s at the earliest)",
         REPORT_PERIOD.as_secs()
     );
 }
 
-fn warn_sent_in_part(traces: u64, total: u64) {
+fn warn_sent_in_part(receiver: &str, traces: u64, total: u64) {
     tracing::warn!(
         traces,
         traces_total = total,
-        "traces reached Zipkin in part: some of their spans had been dropped \
+        "traces reached {receiver} in part: some of their spans had been dropped \
          while others were in an upload (next report in {}s at the earliest)",
         REPORT_PERIOD.as_secs()
     );
@@ -198,7 +211,7 @@ mod tests {
 
     #[test]
     fn each_cause_is_counted_and_reported_at_a_bounded_rate() {
-        let mut account = Account::default();
+        let mut account = Account::new("Zipkin");
         for _ in 0..5 {
             account.refused("Zipkin answered 400 Bad Request", 9);
         }
@@ -212,7 +225,7 @@ mod tests {
 
     #[test]
     fn retries_are_counted_once_a_span_and_end_when_an_upload_works() {
-        let mut account = Account::default();
+        let mut account = Account::new("Zipkin");
         let pause = Duration::from_millis(200);
         account.retrying("connection refused", 9, true, pause, 9);
         account.retrying("connection refused", 9, false, pause, 9);
@@ -225,7 +238,7 @@ mod tests {
 
     #[test]
     fn queue_drops_are_reported_by_the_batch_thread() {
-        let mut account = Account::default();
+        let mut account = Account::new("Zipkin");
         account.report(3, None);
         account.report(4, None);
         assert_eq!(

@@ -1,7 +1,11 @@
-//! How the span batch behaves: the settings OpenTelemetry's batch span
-//! processor reads from its `OTEL_BSP_*` variables, with the same meaning.
+//! The processor's settings: how the span batch behaves (the settings
+//! OpenTelemetry's batch span processor reads from its `OTEL_BSP_*`
+//! variables, with the same meaning), and where uploads go.
 
-use std::time::Duration;
+use std::{str::FromStr, time::Duration};
+
+use reqwest::{Url, header::HeaderMap};
+use url::ParseError;
 
 /// The span batch's settings (`OTEL_BSP_*` in the specification's words);
 /// two defaults differ from the specification's, as measured in the
@@ -34,6 +38,37 @@ impl Default for BatchConfig {
             max_export_batch_size: 128,
             upload_timeout: Duration::from_millis(5000),
             max_concurrent_uploads: 4,
+        }
+    }
+}
+
+/// Where uploads go, and what each carries besides its body.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// Zipkin's `http://localhost:9411/api/v2/spans`, say.
+    pub url: Url,
+    /// Headers every upload carries (an API key for a hosted receiver, say).
+    pub headers: HeaderMap,
+    /// Whether bodies are sent gzip-compressed (`Content-Encoding: gzip`).
+    pub gzip: bool,
+}
+
+impl FromStr for Endpoint {
+    type Err = ParseError;
+
+    /// A URL, with no extra header and no compression.
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(Url::parse(url)?.into())
+    }
+}
+
+impl From<Url> for Endpoint {
+    /// `url`, with no extra header and no compression.
+    fn from(url: Url) -> Self {
+        Self {
+            url,
+            headers: HeaderMap::new(),
+            gzip: false,
         }
     }
 }

@@ -49,6 +49,7 @@ mod account;
 mod config;
 mod encoding;
 mod hex;
+mod otlp;
 mod processor;
 mod queue;
 mod retry;
@@ -57,8 +58,9 @@ pub mod zipkin;
 #[cfg(test)]
 mod testing;
 
-pub use config::BatchConfig;
-pub use encoding::Encoding;
+pub use config::{BatchConfig, Endpoint};
+pub use encoding::{Encoding, Rejected};
 pub use hex::HexId;
+pub use otlp::Otlp;
 pub use processor::ExportProcessor;
 pub use zipkin::ZipkinJson;

@@ -36,11 +36,11 @@ use opentelemetry_sdk::{
     error::{OTelSdkError, OTelSdkResult},
     trace::{Span, SpanData, SpanProcessor},
 };
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 
 use crate::{
-    BatchConfig, Encoding,
+    BatchConfig, Encoding, Endpoint,
     account::Account,
     queue::Queue,
     retry::{Backoff, Outcome, answered},
@@ -74,17 +74,17 @@ enum Control {
 impl std::fmt::Debug for ExportProcessor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExportProcessor")
-            .field("endpoint", &self.upload.endpoint.as_str())
+            .field("endpoint", &self.upload.endpoint.url.as_str())
             .finish_non_exhaustive()
     }
 }
 
 impl ExportProcessor {
     /// Starts the batch thread, which uploads to `endpoint` (Zipkin's
-    /// `http://localhost:9411/api/v2/spans`, say) in `encoding`
-    /// ([`crate::ZipkinJson`], say).
+    /// `http://localhost:9411/api/v2/spans`, say, parsed into an
+    /// [`Endpoint`]) in `encoding` ([`crate::ZipkinJson`], say).
     pub fn start(
-        endpoint: reqwest::Url,
+        endpoint: Endpoint,
         encoding: impl Encoding,
         config: BatchConfig,
     ) -> Result<Self, reqwest::Error> {
@@ -93,6 +93,7 @@ impl ExportProcessor {
             config.max_export_batch_size.max(1),
         ));
         let (control, orders) = mpsc::unbounded_channel();
+        let encoding_receiver = encoding.receiver();
         let upload = Arc::new(Upload {
             http: reqwest::Client::builder()
                 .timeout(config.upload_timeout)
@@ -106,7 +107,7 @@ impl ExportProcessor {
             queue: queue.clone(),
             max_uploads: config.max_concurrent_uploads.max(1),
             schedule_delay: config.schedule_delay,
-            account: Account::default(),
+            account: Account::new(encoding_receiver),
             retrying: VecDeque::new(),
             uploads: JoinSet::new(),
             backoff: Backoff::default(),
@@ -178,7 +179,7 @@ struct Pending {
 /// What an upload needs; shared by the uploads in flight.
 struct Upload {
     http: reqwest::Client,
-    endpoint: reqwest::Url,
+    endpoint: Endpoint,
     encoding: Box<dyn Encoding>,
     /// The service the spans come from, as the provider describes it.
     resource: OnceLock<Resource>,
@@ -202,13 +203,16 @@ impl Upload {
                 .encoding
                 .encode(batch, &Resource::builder_empty().build(), &mut body),
         }
-        let sent = self
+        let mut request = self
             .http
-            .post(self.endpoint.clone())
-            .header(CONTENT_TYPE, self.encoding.content_type())
-            .body(body)
-            .send()
-            .await;
+            .post(self.endpoint.url.clone())
+            .headers(self.endpoint.headers.clone())
+            .header(CONTENT_TYPE, self.encoding.content_type());
+        if self.endpoint.gzip {
+            request = request.header(CONTENT_ENCODING, "gzip");
+            body = gzip(&body);
+        }
+        let sent = request.body(body).send().await;
         let response = match sent {
             Ok(response) => response,
             // No answer: refused, reset, or a timeout before any answer.
@@ -226,19 +230,36 @@ impl Upload {
             }
         };
         let status = response.status();
-        if status.is_success() {
-            return Outcome::Delivered;
-        }
         let headers = response.headers().clone();
-        // The receiver says why in the body; a body that does not come in time
-        // leaves the status alone to say it.
-        let mut text = response.text().await.unwrap_or_default();
+        // The receiver says why, or what it did not keep, in the body; a
+        // body that does not come in time leaves the status alone to say it.
+        let answer = response.bytes().await.unwrap_or_default();
+        if status.is_success() {
+            return Outcome::Delivered {
+                rejected: self.encoding.rejected(&answer),
+            };
+        }
+        let mut text = self.encoding.refusal_text(&answer);
         if let Some((cut, _)) = text.char_indices().nth(ERROR_TEXT_LIMIT) {
             text.truncate(cut);
             text.push('…');
         }
-        answered(status, &headers, &text)
+        let transient = self.encoding.is_transient(status);
+        answered(self.encoding.receiver(), status, transient, &headers, &text)
     }
+}
+
+/// `body`, gzip-compressed.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(body)
+        .expect("writing to memory cannot fail");
+    encoder.finish().expect("writing to memory cannot fail")
 }
 
 /// The batch thread's state: the queue it takes from, the batches it
@@ -354,9 +375,15 @@ impl Exporter {
     fn settle(&mut self, pending: Pending, outcome: Outcome, stop: bool) {
         let spans = pending.spans.len();
         match outcome {
-            Outcome::Delivered => {
+            Outcome::Delivered { rejected } => {
                 self.queue.release(spans);
-                self.account.delivered(spans, pending.attempts > 1);
+                let refused = rejected.map_or(0, |rejected| {
+                    let refused = (rejected.spans as usize).min(spans);
+                    self.account.refused(&rejected.reason, refused);
+                    refused
+                });
+                self.account
+                    .delivered(spans - refused, pending.attempts > 1);
                 self.account
                     .sent_in_part(self.queue.sent_in_part(&pending.spans));
                 self.backoff.reset();
@@ -519,9 +546,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn spans_are_uploaded_and_flushed_at_shutdown() {
         let mut zipkin = zipkin(|_| (StatusCode::ACCEPTED, HeaderMap::new())).await;
-        let processor =
-            ExportProcessor::start(zipkin.endpoint.clone(), ZipkinJson, BatchConfig::default())
-                .unwrap();
+        let processor = ExportProcessor::start(
+            zipkin.endpoint.clone().into(),
+            ZipkinJson,
+            BatchConfig::default(),
+        )
+        .unwrap();
         let provider = provider(processor);
         provider.tracer("test").start("GET /").end();
         stop(provider).await;
@@ -578,7 +608,8 @@ mod tests {
         })
         .await;
         let processor =
-            ExportProcessor::start(zipkin.endpoint.clone(), ZipkinJson, config(16, 1)).unwrap();
+            ExportProcessor::start(zipkin.endpoint.clone().into(), ZipkinJson, config(16, 1))
+                .unwrap();
         let provider = provider(processor);
         let tracer = provider.tracer("test");
         for _ in 0..3 {
@@ -601,7 +632,8 @@ mod tests {
     async fn a_permanent_refusal_is_not_retried() {
         let zipkin = zipkin(|_| (StatusCode::BAD_REQUEST, HeaderMap::new())).await;
         let processor =
-            ExportProcessor::start(zipkin.endpoint.clone(), ZipkinJson, config(16, 1)).unwrap();
+            ExportProcessor::start(zipkin.endpoint.clone().into(), ZipkinJson, config(16, 1))
+                .unwrap();
         let queue = processor.queue.clone();
         let provider = provider(processor);
         provider.tracer("test").start("GET /").end();
@@ -628,7 +660,8 @@ mod tests {
         })
         .await;
         let processor =
-            ExportProcessor::start(zipkin.endpoint.clone(), ZipkinJson, config(16, 1)).unwrap();
+            ExportProcessor::start(zipkin.endpoint.clone().into(), ZipkinJson, config(16, 1))
+                .unwrap();
         let queue = processor.queue.clone();
         let provider = provider(processor);
         provider.tracer("test").start("GET /").end();

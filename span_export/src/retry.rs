@@ -2,19 +2,22 @@
 //!
 //! As OpenTelemetry's exporter specification asks (and its OTLP exporters
 //! do), a failure that may pass is tried again, with exponential backoff
-//! and jitter, and Zipkin's `Retry-After` is honoured; a failure that will
-//! not pass is not:
+//! and jitter, and the receiver's `Retry-After` is honoured; a failure that
+//! will not pass is not:
 //!
 //! - **transient**: no answer at all (connection refused or reset, a
-//!   timeout before any answer), and `408`, `429`, `502`, `503`, `504`;
-//! - **permanent**: any other answer that is not a success: `400` (Zipkin
-//!   could not read the spans), `413` (too large), other `4xx`, and the
-//!   other `5xx` (`500` is Zipkin's own error, which the same spans would
-//!   meet again).
+//!   timeout before any answer), and the statuses the wire format names
+//!   ([`crate::Encoding::is_transient`]: for Zipkin `408`, `429`, `502`,
+//!   `503`, `504`; for OTLP, as its specification lists them, the same
+//!   without `408`);
+//! - **permanent**: any other answer that is not a success: `400` (the
+//!   receiver could not read the spans), `413` (too large), other `4xx`,
+//!   and the other `5xx` (`500` is the receiver's own error, which the same
+//!   spans would meet again).
 //!
 //! One backoff holds for the whole exporter, not one per batch: when
-//! Zipkin is away, no upload goes out until the pause is over, then one
-//! alone, whose success lets the rest follow. A Zipkin coming back is not
+//! the receiver is away, no upload goes out until the pause is over, then one
+//! alone, whose success lets the rest follow. A receiver coming back is not
 //! met by every batch at once, and an absent one costs one attempt a
 //! pause, not one per batch.
 
@@ -22,9 +25,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{StatusCode, header::HeaderMap};
 
+use crate::encoding::Rejected;
+
 /// The first pause; each failure in a row doubles it.
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
-/// The longest pause of our own: a Zipkin back after a long outage gets
+/// The longest pause of our own: a receiver back after a long outage gets
 /// its spans within this.
 const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 /// The longest `Retry-After` honoured: a proxy that answers "a day" must
@@ -35,31 +40,32 @@ const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// How one upload went.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Outcome {
-    Delivered,
-    /// Try again later; no sooner than `retry_after`, if Zipkin said.
+    /// The receiver took the upload; it may say it kept only part of it.
+    Delivered { rejected: Option<Rejected> },
+    /// Try again later; no sooner than `retry_after`, if the receiver said.
     Transient {
         error: String,
         retry_after: Option<Duration>,
     },
     /// Trying again would meet the same refusal: the spans are lost.
-    Permanent {
-        error: String,
-    },
+    Permanent { error: String },
 }
 
-/// Whether an answer with this status may succeed if sent again.
-pub(super) fn is_transient(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
-}
-
-/// An answer that is not a success, with Zipkin's own `text`.
-pub(super) fn answered(status: StatusCode, headers: &HeaderMap, text: &str) -> Outcome {
+/// An answer that is not a success, from `receiver`, with its own `text`;
+/// `transient` when the wire format says this status may pass.
+pub(super) fn answered(
+    receiver: &str,
+    status: StatusCode,
+    transient: bool,
+    headers: &HeaderMap,
+    text: &str,
+) -> Outcome {
     let error = if text.trim().is_empty() {
-        format!("Zipkin answered {status}")
+        format!("{receiver} answered {status}")
     } else {
-        format!("Zipkin answered {status}: {}", text.trim())
+        format!("{receiver} answered {status}: {}", text.trim())
     };
-    if is_transient(status) {
+    if transient {
         Outcome::Transient {
             error,
             retry_after: retry_after(headers, SystemTime::now()),
@@ -117,7 +123,7 @@ impl Backoff {
 
     /// An upload failed for a transient reason: pauses, and returns for how
     /// long. A failure during a pause (another upload of the same outage)
-    /// does not lengthen it, unless Zipkin asks for longer.
+    /// does not lengthen it, unless the receiver asks for longer.
     pub(super) fn failed(&mut self, retry_after: Option<Duration>) -> Duration {
         let now = Instant::now();
         if let Some(until) = self.paused_until.filter(|until| *until > now) {
@@ -143,7 +149,7 @@ fn exponential(failures: u32) -> Duration {
 }
 
 /// A pause between half of `pause` and all of it, at random: services that
-/// lost Zipkin together do not all come back to it in the same instant.
+/// lost the receiver together do not all come back to it in the same instant.
 fn jittered(pause: Duration) -> Duration {
     pause.mul_f64(rand::random_range(0.5..=1.0))
 }
@@ -154,25 +160,11 @@ mod tests {
     use reqwest::header::{HeaderValue, RETRY_AFTER};
 
     #[test]
-    fn which_answers_are_tried_again() {
-        for status in [408, 429, 502, 503, 504] {
-            assert!(
-                is_transient(StatusCode::from_u16(status).unwrap()),
-                "{status}"
-            );
-        }
-        for status in [400, 401, 403, 404, 413, 415, 500, 501, 505] {
-            assert!(
-                !is_transient(StatusCode::from_u16(status).unwrap()),
-                "{status}"
-            );
-        }
-    }
-
-    #[test]
     fn a_refusal_carries_zipkins_text() {
         let outcome = answered(
+            "Zipkin",
             StatusCode::BAD_REQUEST,
+            false,
             &HeaderMap::new(),
             "Expected a JSON_V2 encoded list\n",
         );
@@ -229,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_during_a_pause_does_not_lengthen_it_unless_zipkin_asks() {
+    fn a_failure_during_a_pause_does_not_lengthen_it_unless_the_receiver_asks() {
         let mut backoff = Backoff::default();
         let first = backoff.failed(None);
         let again = backoff.failed(None);

@@ -30,6 +30,7 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::{Resource, trace::SpanData};
+use reqwest::StatusCode;
 
 use crate::{Encoding, HexId};
 
@@ -235,8 +236,19 @@ fn is_escaped(byte: u8) -> bool {
 pub struct ZipkinJson;
 
 impl Encoding for ZipkinJson {
+    fn receiver(&self) -> &'static str {
+        "Zipkin"
+    }
+
     fn content_type(&self) -> &'static str {
         "application/json"
+    }
+
+    /// No answer in time (`408`), too many requests (`429`), and a proxy's
+    /// or Zipkin's own "not now" (`502`, `503`, `504`). Zipkin's `500` is
+    /// its own error, which the same spans would meet again.
+    fn is_transient(&self, status: StatusCode) -> bool {
+        matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
     }
 
     fn encode(&self, spans: &[SpanData], resource: &Resource, body: &mut Vec<u8>) {
@@ -476,5 +488,21 @@ mod tests {
         let list: Vec<Value> = serde_json::from_slice(&body_of(&spans)).unwrap();
         assert_eq!(list.len(), 2);
         assert!(body_of(&[]) == b"[]");
+    }
+
+    #[test]
+    fn which_of_zipkins_answers_are_tried_again() {
+        for status in [408, 429, 502, 503, 504] {
+            assert!(
+                ZipkinJson.is_transient(StatusCode::from_u16(status).unwrap()),
+                "{status}"
+            );
+        }
+        for status in [400, 401, 403, 404, 413, 415, 500, 501, 505] {
+            assert!(
+                !ZipkinJson.is_transient(StatusCode::from_u16(status).unwrap()),
+                "{status}"
+            );
+        }
     }
 }

@@ -49,7 +49,9 @@ pub fn subscriber(
         return (plain, None);
     }
     let config = TelemetryConfig::from_vars("bench", |_| None).expect("the defaults");
-    let provider = tracer_provider(&config, Sampler::new(&config.sampler), processor);
+    let provider = tracer_provider(&config, Sampler::new(&config.sampler))
+        .with_span_processor(processor)
+        .build();
     let traced = Dispatch::new(
         tracing_subscriber::registry()
             .with(spans_layer(&provider))

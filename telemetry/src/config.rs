@@ -1,12 +1,12 @@
 //! Telemetry's settings, from OpenTelemetry's standard environment variables,
 //! with defaults that work on localhost.
 //!
-//! `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_ZIPKIN_ENDPOINT`,
-//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_PROPAGATORS`,
-//! `OTEL_SDK_DISABLED` and `OTEL_BSP_*` (for our own span batch), so what a
-//! reader learns
-//! here carries over to any OpenTelemetry SDK; plus `B3_JOIN`, for which
-//! OpenTelemetry has no name. A value that is set but invalid is an error
+//! `OTEL_SERVICE_NAME`, `OTEL_TRACES_EXPORTER` with
+//! `OTEL_EXPORTER_ZIPKIN_ENDPOINT` or `OTEL_EXPORTER_OTLP_*` (see
+//! `exporter.rs`), `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`,
+//! `OTEL_PROPAGATORS`, `OTEL_SDK_DISABLED` and `OTEL_BSP_*` (for our own
+//! span batch), so what a reader learns here carries over to any
+//! OpenTelemetry SDK; plus `B3_JOIN`, for which OpenTelemetry has no name. A value that is set but invalid is an error
 //! that names the variable: a typo silently ignored teaches the wrong thing.
 //!
 //! Plain data, read once at start-up (through [`Env`], the one reader of
@@ -17,7 +17,10 @@ use std::{str::FromStr, time::Duration};
 use reqwest::Url;
 pub use span_export::BatchConfig;
 
-use crate::env::{ConfigError, Env};
+use crate::{
+    env::{ConfigError, Env},
+    exporter::{TracesExporter, http_url},
+};
 
 /// Where Zipkin listens by default: its standard port on this machine.
 pub const DEFAULT_ZIPKIN_ENDPOINT: &str = "http://localhost:9411/api/v2/spans";
@@ -28,8 +31,12 @@ pub struct TelemetryConfig {
     /// `OTEL_SERVICE_NAME`: the name Zipkin lists, searches and links the
     /// service by.
     pub service_name: String,
-    /// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`: where spans are POSTed (Zipkin's v2
-    /// JSON API), an `http` or `https` URL.
+    /// `OTEL_TRACES_EXPORTER`: Zipkin's v2 JSON (the default), OTLP, or
+    /// none.
+    pub exporter: TracesExporter,
+    /// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`: where Zipkin's v2 JSON is POSTed, an
+    /// `http` URL. Spans go there with the `zipkin` exporter; a page's spans
+    /// (`browser_relay`) go there with either.
     pub zipkin_endpoint: Url,
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
     pub sampler: SamplerConfig,
@@ -239,7 +246,12 @@ impl TelemetryConfig {
             service_name: env
                 .text("OTEL_SERVICE_NAME")
                 .unwrap_or_else(|| default_service_name.to_owned()),
-            zipkin_endpoint: zipkin_endpoint(env.text("OTEL_EXPORTER_ZIPKIN_ENDPOINT"))?,
+            exporter: TracesExporter::read(env)?,
+            zipkin_endpoint: http_url(
+                "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+                env.text("OTEL_EXPORTER_ZIPKIN_ENDPOINT")
+                    .unwrap_or_else(|| DEFAULT_ZIPKIN_ENDPOINT.to_owned()),
+            )?,
             sampler: sampler(
                 env.text("OTEL_TRACES_SAMPLER"),
                 env.text("OTEL_TRACES_SAMPLER_ARG"),
@@ -254,26 +266,13 @@ impl TelemetryConfig {
         })
     }
 
-    /// Where the spans go: `None` when telemetry is off
-    /// (`OTEL_SDK_DISABLED`).
-    pub fn export_endpoint(&self) -> Option<Url> {
-        (!self.disabled).then(|| self.zipkin_endpoint.clone())
+    /// Where a page's spans go (`browser_relay`): Zipkin's endpoint, as
+    /// the page writes Zipkin's v2 JSON, whichever exporter the services'
+    /// own spans take; `None` when telemetry is off or exports nothing.
+    pub fn relay_endpoint(&self) -> Option<Url> {
+        let exports = !self.disabled && !matches!(self.exporter, TracesExporter::None);
+        exports.then(|| self.zipkin_endpoint.clone())
     }
-}
-
-/// `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, the one place it is parsed: an HTTP URL.
-fn zipkin_endpoint(value: Option<String>) -> Result<Url, ConfigError> {
-    let endpoint = value.unwrap_or_else(|| DEFAULT_ZIPKIN_ENDPOINT.to_owned());
-    let reason = match endpoint.parse::<Url>() {
-        Ok(url) if ["http", "https"].contains(&url.scheme()) => return Ok(url),
-        Ok(url) => format!("expected an http:// or https:// URL, not {}:", url.scheme()),
-        Err(error) => error.to_string(),
-    };
-    Err(ConfigError {
-        name: "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
-        value: endpoint,
-        reason,
-    })
 }
 
 /// `OTEL_TRACES_SAMPLER`'s names, as the OpenTelemetry specification lists

@@ -62,11 +62,13 @@
 //!
 //! Spans are `tracing` spans; the `tracing-opentelemetry` layer makes them
 //! OpenTelemetry spans, which the SDK samples and hands to `span_export`'s
-//! processor, which batches them and sends them to Zipkin. A module each,
+//! processor, which batches them and sends them to Zipkin (or, with
+//! `OTEL_TRACES_EXPORTER=otlp`, to an OTLP receiver). A module each,
 //! listed bottom up: each imports only modules above it in this list,
 //! never one below (`tests/layering.rs` checks it).
 //!
-//! - `env`, `config`: the settings, from the environment; plain data.
+//! - `env`, `exporter`, `config`: the settings, from the environment;
+//!   plain data (`exporter`: which exporter, and OTLP's settings).
 //! - `hex`, `debug_trace`: ids as text, and the mark of a B3 debug trace.
 //! - `propagation`: B3 and W3C headers in and out (`OTEL_PROPAGATORS`);
 //!   where a SERVER span goes in its caller's trace (join).
@@ -83,6 +85,7 @@
 mod config;
 mod debug_trace;
 pub mod env;
+mod exporter;
 mod hex;
 mod propagation;
 
@@ -102,6 +105,7 @@ pub mod bench;
 
 pub use config::{BatchConfig, Propagators, RootSampler, SamplerConfig, TelemetryConfig};
 pub use env::ConfigError;
+pub use exporter::{OtlpConfig, TracesExporter};
 pub use request::{CurrentTrace, current_trace};
 pub use server::{TelemetryLayer, TelemetryService};
 pub use setup::{Telemetry, TelemetryError};

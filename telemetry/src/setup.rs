@@ -1,5 +1,5 @@
 //! Start-up and shutdown of telemetry: one call wires the tracer, the
-//! sampler, the Zipkin exporter and the log output, and the returned guard
+//! sampler, the exporter (Zipkin's v2 JSON or OTLP) and the log output, and the returned guard
 //! flushes what is left when the service stops.
 //!
 //! `tracing` is the API the code uses (spans and log events); the
@@ -13,9 +13,9 @@ use axum::Router;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{
     Resource,
-    trace::{SdkTracerProvider, SpanProcessor},
+    trace::{SdkTracerProvider, TracerProviderBuilder},
 };
-use span_export::{ExportProcessor, ZipkinJson};
+use span_export::{BatchConfig, Endpoint, ExportProcessor, ZipkinJson};
 use tracing::{Level, subscriber::Interest};
 use tracing_subscriber::{
     Layer,
@@ -28,6 +28,7 @@ use tracing_subscriber::{
 use crate::{
     TelemetryConfig,
     ends_at_close::EndsAtClose,
+    exporter::TracesExporter,
     log_lines::log_lines,
     propagation,
     request::{self, JoiningIdGenerator, RequestSampler},
@@ -79,9 +80,31 @@ impl Telemetry {
         // asks it for every span (see `sampling.rs`).
         let sampler = Sampler::new(&config.sampler);
         propagation::install(config.propagators);
-        let processor =
-            ExportProcessor::start(config.zipkin_endpoint.clone(), ZipkinJson, config.batch)?;
-        let provider = tracer_provider(config, sampler.clone(), processor);
+        let batch = export_batch(config);
+        let processor = match &config.exporter {
+            TracesExporter::Zipkin => Some(ExportProcessor::start(
+                config.zipkin_endpoint.clone().into(),
+                ZipkinJson,
+                batch,
+            )?),
+            TracesExporter::Otlp(otlp) => Some(ExportProcessor::start(
+                Endpoint {
+                    url: otlp.endpoint.clone(),
+                    headers: otlp.headers.clone(),
+                    gzip: otlp.gzip,
+                },
+                otlp.protocol,
+                batch,
+            )?),
+            TracesExporter::None => None,
+        };
+        let mut provider = tracer_provider(config, sampler.clone());
+        // With no exporter (`none`), spans are still made and sampled, and
+        // their context sent on: the services around keep whole traces.
+        if let Some(processor) = processor {
+            provider = provider.with_span_processor(processor);
+        }
+        let provider = provider.build();
         tracing_subscriber::registry()
             .with(spans_layer(&provider))
             .with(log_lines())
@@ -93,7 +116,7 @@ impl Telemetry {
                 b3_join: config.b3_join,
                 propagators: config.propagators,
             }),
-            upload_timeout: config.batch.upload_timeout,
+            upload_timeout: batch.upload_timeout,
         })
     }
 
@@ -131,14 +154,21 @@ impl Telemetry {
     }
 }
 
-/// The provider every span goes through: this service's name, `sampler`,
-/// the id generator and sampler hooks that hand a SERVER span its
-/// request's ids and decision (`request.rs`), and `processor` to export.
-pub(crate) fn tracer_provider(
-    config: &TelemetryConfig,
-    sampler: Sampler,
-    processor: impl SpanProcessor + 'static,
-) -> SdkTracerProvider {
+/// The span batch's settings. OTLP's timeout bounds each of its requests,
+/// and an upload is one request: the smaller of it and
+/// `OTEL_BSP_EXPORT_TIMEOUT` bounds each upload.
+fn export_batch(config: &TelemetryConfig) -> BatchConfig {
+    let mut batch = config.batch;
+    if let TracesExporter::Otlp(otlp) = &config.exporter {
+        batch.upload_timeout = batch.upload_timeout.min(otlp.timeout);
+    }
+    batch
+}
+
+/// The provider every span goes through, before its processor: this
+/// service's name, `sampler`, and the id generator and sampler hooks that
+/// hand a SERVER span its request's ids and decision (`request.rs`).
+pub(crate) fn tracer_provider(config: &TelemetryConfig, sampler: Sampler) -> TracerProviderBuilder {
     SdkTracerProvider::builder()
         .with_resource(
             Resource::builder_empty()
@@ -147,8 +177,6 @@ pub(crate) fn tracer_provider(
         )
         .with_sampler(RequestSampler(sampler))
         .with_id_generator(JoiningIdGenerator::default())
-        .with_span_processor(processor)
-        .build()
 }
 
 /// The layer that turns `tracing` spans into OpenTelemetry spans.

@@ -40,11 +40,9 @@ impl SpanExporter for FinishedSpans {
 /// A subscriber that sends its spans, as they end, to `kept`.
 pub(crate) fn subscriber(kept: &FinishedSpans) -> impl Subscriber + Send + Sync {
     let config = TelemetryConfig::from_vars("api_01", |_| None).unwrap();
-    let provider = tracer_provider(
-        &config,
-        Sampler::new(&config.sampler),
-        SimpleSpanProcessor::new(kept.clone()),
-    );
+    let provider = tracer_provider(&config, Sampler::new(&config.sampler))
+        .with_span_processor(SimpleSpanProcessor::new(kept.clone()))
+        .build();
     tracing_subscriber::registry().with(spans_layer(&provider))
 }
 

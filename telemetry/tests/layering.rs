@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 
 /// The crate's modules, bottom up (as the crate documentation lists them).
-const BOTTOM_UP: [&str; 13] = [
+const BOTTOM_UP: [&str; 14] = [
     "env",
+    "exporter",
     "config",
     "hex",
     "debug_trace",
@@ -29,13 +30,15 @@ const TEST_ONLY: [&str; 3] = ["testing.rs", "bench.rs", "propagation/conformance
 
 /// Items the crate root re-exports, by the module that defines them: an
 /// import through the root is an import of that module.
-const REEXPORTED: [(&str, &str); 12] = [
+const REEXPORTED: [(&str, &str); 14] = [
     ("BatchConfig", "config"),
     ("Propagators", "config"),
     ("RootSampler", "config"),
     ("SamplerConfig", "config"),
     ("TelemetryConfig", "config"),
     ("ConfigError", "env"),
+    ("OtlpConfig", "exporter"),
+    ("TracesExporter", "exporter"),
     ("CurrentTrace", "request"),
     ("current_trace", "request"),
     ("TelemetryLayer", "server"),

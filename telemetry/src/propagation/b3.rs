@@ -1,7 +1,7 @@
 //! B3, read and written by hand, exactly as the specification
 //! (openzipkin/b3-propagation) and real senders have it.
 //!
-//! Why not `opentelemetry-zipkin`'s propagator: in 0.33 it reads
+//! Why not `opentelemetry-propagator-b3`: in 0.33 it reads
 //! `X-B3-Flags: 0` (which py_zipkin always sends) as "not sampled", over
 //! `X-B3-Sampled: 1`; with single-header support on, it refuses the legacy
 //! `X-B3-Sampled: true`; it ignores the sampling-only forms (`b3: 0`, a lone

@@ -294,19 +294,18 @@ fn every_row_of_the_table_with_join_on_and_off() {
     }
 }
 
-/// What `opentelemetry-zipkin` 0.33's propagator does with the forms we
-/// read ourselves. When an upgrade fails this test, re-check whether
+/// What `opentelemetry-propagator-b3` 0.33's propagator does with the forms
+/// we read ourselves. When an upgrade fails this test, re-check whether
 /// `b3.rs` is still needed (see its module documentation).
 #[test]
-#[allow(deprecated)]
-fn opentelemetry_zipkin_still_reads_these_forms_differently() {
+fn upstream_b3_propagator_still_reads_these_forms_differently() {
     use opentelemetry::{
         Context,
         propagation::TextMapPropagator,
         trace::{SpanContext, TraceContextExt, TraceFlags, TraceState},
     };
     use opentelemetry_http::{HeaderExtractor, HeaderInjector};
-    use opentelemetry_zipkin::{B3Encoding, Propagator};
+    use opentelemetry_propagator_b3::{B3Encoding, Propagator};
 
     let reader = Propagator::with_encoding(B3Encoding::SingleAndMultiHeader);
     let read = |pairs: &[(&'static str, &str)]| {
