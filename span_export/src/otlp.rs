@@ -15,7 +15,9 @@
 //! SERVER span that shares its caller's id, and a 64-bit trace id.
 
 use opentelemetry_proto::{
-    tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse},
+    tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    },
     transform::{
         common::tonic::ResourceAttributesWithSchema,
         trace::tonic::group_spans_by_resource_and_scope,
@@ -70,11 +72,14 @@ impl Encoding for Otlp {
     /// A partial success: the receiver kept the request but refused
     /// `rejected_spans` of its spans, and says why in `error_message`.
     fn rejected(&self, body: &[u8]) -> Option<Rejected> {
-        let answer = match self {
-            Self::Protobuf => ExportTraceServiceResponse::decode(body).ok()?,
-            Self::Json => serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()?,
+        let partial = match self {
+            Self::Protobuf => {
+                ExportTraceServiceResponse::decode(body)
+                    .ok()?
+                    .partial_success?
+            }
+            Self::Json => json_partial_success(body)?,
         };
-        let partial = answer.partial_success?;
         (partial.rejected_spans > 0).then(|| Rejected {
             spans: partial.rejected_spans as u64,
             reason: format!(
@@ -97,6 +102,29 @@ impl Encoding for Otlp {
             _ => format!("({} bytes the answer did not explain)", body.len()),
         }
     }
+}
+
+/// The partial success of an answer in OTLP's JSON. Not read with
+/// `opentelemetry-proto`'s serde, which takes `rejectedSpans` only as a
+/// number: the proto3 JSON mapping writes an int64 as a string (`"3"`), as
+/// the Collector does, and a reader must take both.
+fn json_partial_success(body: &[u8]) -> Option<ExportTracePartialSuccess> {
+    let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let partial = answer.get("partialSuccess")?;
+    let rejected_spans = match partial.get("rejectedSpans") {
+        Some(serde_json::Value::Number(number)) => number.as_i64()?,
+        Some(serde_json::Value::String(number)) => number.parse().ok()?,
+        _ => 0,
+    };
+    let error_message = partial
+        .get("errorMessage")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Some(ExportTracePartialSuccess {
+        rejected_spans,
+        error_message,
+    })
 }
 
 /// The two fields of `google.rpc.Status` a log line needs. Written here:
@@ -125,9 +153,10 @@ mod tests {
         },
     };
     use opentelemetry_proto::tonic::{
-        collector::trace::v1::ExportTracePartialSuccess,
         common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value},
-        trace::v1::{Span as ProtoSpan, span::SpanKind as ProtoKind, status::StatusCode as ProtoCode},
+        trace::v1::{
+            Span as ProtoSpan, span::SpanKind as ProtoKind, status::StatusCode as ProtoCode,
+        },
     };
     use opentelemetry_sdk::{
         error::OTelSdkResult,
@@ -438,7 +467,11 @@ mod tests {
         for encoding in [Otlp::Protobuf, Otlp::Json] {
             assert_eq!(encoding.rejected(b""), None, "{encoding:?}: empty");
             for garbage in [&b"\xff\xfe\xfd"[..], b"<html>OK</html>", b"{\"partial"] {
-                assert_eq!(encoding.rejected(garbage), None, "{encoding:?}: {garbage:?}");
+                assert_eq!(
+                    encoding.rejected(garbage),
+                    None,
+                    "{encoding:?}: {garbage:?}"
+                );
             }
         }
         assert_eq!(Otlp::Json.rejected(b"{}"), None);

@@ -463,7 +463,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::ZipkinJson;
+    use crate::{Otlp, ZipkinJson};
     use axum::{
         Router,
         body::Bytes,
@@ -471,7 +471,11 @@ mod tests {
         routing::post,
     };
     use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
     use opentelemetry_sdk::trace::SdkTracerProvider;
+    use prost::Message as _;
 
     fn config(max_queue_size: usize, max_concurrent_uploads: usize) -> BatchConfig {
         BatchConfig {
@@ -702,5 +706,331 @@ mod tests {
             ),
             "{outcome:?}"
         );
+    }
+
+    /// An OTLP stand-in on `/v1/traces` that answers each upload with
+    /// `answer(n)`, `n` counting the uploads from 0, and keeps every upload:
+    /// when it came, its headers, its body as sent.
+    struct OtlpReceiver {
+        endpoint: reqwest::Url,
+        uploads: Arc<AtomicUsize>,
+        received: mpsc::UnboundedReceiver<(std::time::Instant, HeaderMap, Bytes)>,
+    }
+
+    type OtlpAnswer = fn(usize) -> (StatusCode, HeaderMap, Vec<u8>);
+
+    async fn otlp_receiver(answer: OtlpAnswer) -> OtlpReceiver {
+        let (kept, received) = mpsc::unbounded_channel();
+        let uploads = Arc::new(AtomicUsize::new(0));
+        let counted = uploads.clone();
+        let app = Router::new().route(
+            "/v1/traces",
+            post(move |headers: HeaderMap, body: Bytes| {
+                let (kept, counted) = (kept.clone(), counted.clone());
+                async move {
+                    let _ = kept.send((std::time::Instant::now(), headers, body));
+                    answer(counted.fetch_add(1, Ordering::SeqCst))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        OtlpReceiver {
+            endpoint: endpoint.parse().unwrap(),
+            uploads,
+            received,
+        }
+    }
+
+    impl OtlpReceiver {
+        /// Every upload received so far.
+        fn all(&mut self) -> Vec<(std::time::Instant, HeaderMap, Bytes)> {
+            std::iter::from_fn(|| self.received.try_recv().ok()).collect()
+        }
+    }
+
+    /// Batches of `batch` spans, sent when full (the schedule never comes
+    /// in a test's time) or at the stop; uploads bounded generously.
+    fn otlp_config(batch: usize) -> BatchConfig {
+        BatchConfig {
+            max_queue_size: 16,
+            max_concurrent_uploads: 1,
+            max_export_batch_size: batch,
+            upload_timeout: Duration::from_secs(5),
+            schedule_delay: Duration::from_secs(600),
+        }
+    }
+
+    /// Waits, at most 10 s, until `done` holds.
+    async fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 10 s for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// What the processor logs, from every thread (its batch thread is its
+    /// own, so a thread's default subscriber would not see it), each line
+    /// with the id of the thread that logged it.
+    fn logs() -> &'static Mutex<Vec<u8>> {
+        static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
+        LOGS.get_or_init(|| {
+            #[derive(Clone, Copy)]
+            struct Writer(&'static Mutex<Vec<u8>>);
+            impl std::io::Write for Writer {
+                fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                    self.0.lock().unwrap().extend_from_slice(bytes);
+                    Ok(bytes.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::default());
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::INFO)
+                    .with_ansi(false)
+                    .with_thread_ids(true)
+                    .with_writer(move || Writer(logs))
+                    .finish(),
+            )
+            .expect("no other subscriber in these tests");
+            logs
+        })
+    }
+
+    /// The id of `processor`'s batch thread, to find its lines in [`logs`].
+    fn batch_thread(processor: &ExportProcessor) -> thread::ThreadId {
+        let worker = processor.worker.lock().unwrap();
+        worker.as_ref().expect("running").thread().id()
+    }
+
+    /// The line `message` of the batch thread `thread` (formatted as the
+    /// fmt subscriber writes thread ids).
+    fn logged(thread: thread::ThreadId, message: &str) -> String {
+        let thread = format!("{thread:0>2?} ");
+        let logs = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+        let mut lines = logs
+            .lines()
+            .filter(|line| line.contains(&thread) && line.contains(message));
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("no line {message:?} of {thread} in:\n{logs}"));
+        assert!(lines.next().is_none(), "{message:?} logged twice");
+        line.to_owned()
+    }
+
+    /// Whether `line` says `field=value`.
+    fn says(line: &str, field: &str, value: &str) -> bool {
+        line.split_whitespace()
+            .any(|word| word == format!("{field}={value}"))
+    }
+
+    fn decoded(body: &[u8]) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest::decode(body).expect("an ExportTraceServiceRequest")
+    }
+
+    /// The names of the spans in `request`, and its service names.
+    fn names_of(request: &ExportTraceServiceRequest) -> (Vec<String>, Vec<String>) {
+        let mut names = Vec::new();
+        let mut services = Vec::new();
+        for resource_spans in &request.resource_spans {
+            for kv in &resource_spans.resource.as_ref().unwrap().attributes {
+                if kv.key == "service.name" {
+                    services.push(format!("{:?}", kv.value.as_ref().unwrap().value));
+                }
+            }
+            for scope_spans in &resource_spans.scope_spans {
+                names.extend(scope_spans.spans.iter().map(|span| span.name.clone()));
+            }
+        }
+        (names, services)
+    }
+
+    /// The endpoint's headers reach the receiver with every upload, and
+    /// with `gzip` the body is compressed, and says so: decompressed, it
+    /// is OTLP's protobuf request with the spans.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn otlp_uploads_carry_the_endpoints_headers_and_gzip() {
+        use std::io::Read as _;
+
+        let mut receiver = otlp_receiver(|_| (StatusCode::OK, HeaderMap::new(), Vec::new())).await;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", "secret-1".parse().unwrap());
+        headers.insert("x-tenant", "demo".parse().unwrap());
+        let endpoint = Endpoint {
+            url: receiver.endpoint.clone(),
+            headers,
+            gzip: true,
+        };
+        let processor = ExportProcessor::start(endpoint, Otlp::Protobuf, otlp_config(1)).unwrap();
+        let provider = provider(processor);
+        let tracer = provider.tracer("test");
+        for name in ["GET /a", "GET /b", "GET /c"] {
+            tracer.start(name).end();
+        }
+        stop(provider).await;
+
+        let uploads = receiver.all();
+        assert_eq!(uploads.len(), 3, "one upload a span");
+        let mut names = Vec::new();
+        for (_, headers, body) in &uploads {
+            assert_eq!(headers["x-api-key"], "secret-1");
+            assert_eq!(headers["x-tenant"], "demo");
+            assert_eq!(headers[CONTENT_TYPE], "application/x-protobuf");
+            assert_eq!(headers[CONTENT_ENCODING], "gzip");
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut plain)
+                .expect("a gzip body");
+            let (spans, services) = names_of(&decoded(&plain));
+            assert_eq!(services, [r#"Some(StringValue("api_test"))"#]);
+            names.extend(spans);
+        }
+        names.sort();
+        assert_eq!(names, ["GET /a", "GET /b", "GET /c"]);
+    }
+
+    /// A receiver that keeps one span of a batch of two: the account
+    /// counts one exported, one lost, with the receiver's message.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_otlp_partial_success_counts_the_refused_spans_as_lost() {
+        logs();
+        let mut receiver = otlp_receiver(|_| {
+            let answer = ExportTraceServiceResponse {
+                partial_success: Some(ExportTracePartialSuccess {
+                    rejected_spans: 1,
+                    error_message: "span name too long".into(),
+                }),
+            };
+            (StatusCode::OK, HeaderMap::new(), answer.encode_to_vec())
+        })
+        .await;
+        let processor = ExportProcessor::start(
+            receiver.endpoint.clone().into(),
+            Otlp::Protobuf,
+            otlp_config(2),
+        )
+        .unwrap();
+        let thread = batch_thread(&processor);
+        let provider = provider(processor);
+        let tracer = provider.tracer("test");
+        tracer.start("GET /a").end();
+        tracer.start("GET /b").end();
+        stop(provider).await;
+
+        let uploads = receiver.all();
+        assert_eq!(uploads.len(), 1, "one batch of two");
+        assert_eq!(names_of(&decoded(&uploads[0].2)).0.len(), 2);
+        let account = logged(thread, "span export stopped");
+        for (field, value) in [
+            ("spans_ended", "2"),
+            ("spans_exported", "1"),
+            ("spans_lost_total", "1"),
+            ("spans_dropped_total", "0"),
+            ("spans_retried", "0"),
+        ] {
+            assert!(says(&account, field, value), "{field}={value}: {account}");
+        }
+        let refused = logged(thread, "refused spans");
+        assert!(refused.contains("span name too long"), "{refused}");
+    }
+
+    /// Over OTLP a `408` is final: the span is lost after one upload, not
+    /// held to be tried again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_otlp_408_is_not_retried() {
+        logs();
+        let receiver =
+            otlp_receiver(|_| (StatusCode::REQUEST_TIMEOUT, HeaderMap::new(), Vec::new())).await;
+        let processor = ExportProcessor::start(
+            receiver.endpoint.clone().into(),
+            Otlp::Protobuf,
+            otlp_config(1),
+        )
+        .unwrap();
+        let queue = processor.queue.clone();
+        let thread = batch_thread(&processor);
+        let provider = provider(processor);
+        provider.tracer("test").start("GET /").end();
+        // Settled: a span held for a retry would stay counted.
+        wait_until("the upload to be settled", || {
+            receiver.uploads.load(Ordering::SeqCst) == 1 && queue.held() == 0
+        })
+        .await;
+        stop(provider).await;
+
+        assert_eq!(
+            receiver.uploads.load(Ordering::SeqCst),
+            1,
+            "not tried again"
+        );
+        let account = logged(thread, "span export stopped");
+        for (field, value) in [
+            ("spans_exported", "0"),
+            ("spans_lost_total", "1"),
+            ("spans_retried", "0"),
+        ] {
+            assert!(says(&account, field, value), "{field}={value}: {account}");
+        }
+        let refused = logged(thread, "refused spans");
+        assert!(refused.contains("408 Request Timeout"), "{refused}");
+    }
+
+    /// Over OTLP a `503` is tried again, no sooner than its `Retry-After`,
+    /// and the span is then delivered exactly once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_otlp_503_is_retried_after_its_retry_after_and_delivered_once() {
+        logs();
+        let mut receiver = otlp_receiver(|n| {
+            let mut headers = HeaderMap::new();
+            if n == 0 {
+                headers.insert(RETRY_AFTER, "1".parse().unwrap());
+                (StatusCode::SERVICE_UNAVAILABLE, headers, Vec::new())
+            } else {
+                (StatusCode::OK, headers, Vec::new())
+            }
+        })
+        .await;
+        let processor = ExportProcessor::start(
+            receiver.endpoint.clone().into(),
+            Otlp::Protobuf,
+            otlp_config(1),
+        )
+        .unwrap();
+        let queue = processor.queue.clone();
+        let thread = batch_thread(&processor);
+        let provider = provider(processor);
+        provider.tracer("test").start("GET /").end();
+        wait_until("the retry to be delivered", || {
+            receiver.uploads.load(Ordering::SeqCst) >= 2 && queue.held() == 0
+        })
+        .await;
+        stop(provider).await;
+
+        let uploads = receiver.all();
+        assert_eq!(uploads.len(), 2, "one refusal, one delivery");
+        assert_eq!(uploads[0].2, uploads[1].2, "the same batch again");
+        assert_eq!(names_of(&decoded(&uploads[1].2)).0, ["GET /"]);
+        let waited = uploads[1].0 - uploads[0].0;
+        assert!(
+            waited >= Duration::from_secs(1),
+            "Retry-After honoured: {waited:?}"
+        );
+        let account = logged(thread, "span export stopped");
+        for (field, value) in [
+            ("spans_exported", "1"),
+            ("spans_retried", "1"),
+            ("spans_exported_after_retry", "1"),
+            ("spans_lost_total", "0"),
+        ] {
+            assert!(says(&account, field, value), "{field}={value}: {account}");
+        }
     }
 }
