@@ -9,11 +9,17 @@
 #   traced    OTEL_TRACES_SAMPLER=always_on
 #   untraced  OTEL_TRACES_SAMPLER=always_off
 #   disabled  OTEL_SDK_DISABLED=true (no OpenTelemetry layer, provider or exporter)
-# and a fourth on request (SETTINGS="traced clicked"):
+# and two more on request (SETTINGS="traced clicked", "traced otlp disabled"):
 #   clicked   traced, each request a click on api_01's page: GET / with the
 #             page's X-B3-TraceId and X-B3-SpanId, then the page's span
 #             POSTed to api_01's relay (/browser/spans), which checks it and
 #             forwards it to the collector before it answers 202
+#   otlp      traced, exported over OTLP/HTTP instead of Zipkin's JSON:
+#             OTEL_TRACES_EXPORTER=otlp with OTEL_EXPORTER_OTLP_ENDPOINT the
+#             collector, so each upload is a protobuf ExportTraceServiceRequest
+#             POSTed to its /v1/traces (the counting collector counts those
+#             as it counts Zipkin's spans); the same spans, batches and
+#             uploads as traced (OTEL_BSP_* apply to either exporter)
 #
 # Method, for each setting:
 # 1. Release binaries: the release profile, built into target/instructions
@@ -22,8 +28,9 @@
 #    instances apart, such as each layer of the subscriber). A target
 #    directory of its own also keeps the binaries under measurement away
 #    from other builds.
-# 2. A counting collector (test_collector --count-only; not under valgrind,
-#    its work is not counted), then the three services, each under
+# 2. A counting collector (test_collector --count-only, which counts Zipkin's
+#    /api/v2/spans and OTLP's /v1/traces alike; not under valgrind, its work
+#    is not counted), then the three services, each under
 #    `valgrind --tool=callgrind` with its own --callgrind-out-file, all on
 #    127.0.0.1, api_03 with WORK_MS=0, RUST_LOG=info unless set (log lines
 #    go to files). Waits until each answers /health (bounded, generously:
@@ -37,9 +44,12 @@
 #    dumps the counters (callgrind_control -d) and reads each service's
 #    total (the dump's `totals:` line).
 # Instructions per request = that total / REQUESTS, per service and summed.
-# Cost per span = (traced - disabled) / 9 spans a request (target <= 13,500);
-# untraced / disabled (target <= 1.03); traced / untraced and traced /
-# disabled; then the reference measures (see the end of this script).
+# Cost per span = (traced - disabled) / 9 spans a request (target <= 13,500;
+# the target is Zipkin's JSON, the default exporter's), and the same for
+# otlp when measured, with otlp / traced (OTLP's cost against Zipkin's JSON,
+# whole requests); untraced / disabled (target <= 1.03); traced / untraced
+# and traced / disabled; then the reference measures (see the end of this
+# script).
 #
 # What makes it repeatable (each point was measured):
 # - Uploads are triggered by batch size, never by timer. With the batch
@@ -68,7 +78,8 @@
 #
 # Settings (environment): REQUESTS (300), WARMUP_REQUESTS (50),
 # REQUESTS_PER_BATCH (25; both counts must be multiples of it), SETTINGS
-# ("traced untraced disabled"), RUST_LOG (info), BASE_PORT (18000; this mode
+# ("traced untraced disabled"; any of traced, untraced, disabled, clicked,
+# otlp, in any order), RUST_LOG (info), BASE_PORT (18000; this mode
 # uses BASE_PORT+101..103 and BASE_PORT+511, apart from the wall-clock
 # mode's), PROFILE_DIR (when set, each dump is kept there as
 # SETTING.api_0N.callgrind, for callgrind_annotate; note that valgrind
@@ -252,7 +263,7 @@ measure() {
     local label=$1 n uploads_before spans_before
     shift
     exporting=false clicks=false clicked=0
-    [[ $label == traced || $label == clicked ]] && exporting=true
+    [[ $label == traced || $label == clicked || $label == otlp ]] && exporting=true
     [[ $label == clicked ]] && clicks=true
     PORT=$collector_port "$bin/test_collector" --count-only >"$work_dir/collector.log" 2>&1 &
     pids+=($!)
@@ -319,6 +330,8 @@ for setting in $SETTINGS; do
     case $setting in
     traced) measure traced OTEL_TRACES_SAMPLER=always_on ;;
     clicked) measure clicked OTEL_TRACES_SAMPLER=always_on ;;
+    # The general endpoint: the services add /v1/traces to it.
+    otlp) measure otlp OTEL_TRACES_SAMPLER=always_on OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT="$collector_url" ;;
     untraced) measure untraced OTEL_TRACES_SAMPLER=always_off ;;
     # always_on too: were OTEL_SDK_DISABLED ignored, this would show it.
     disabled) measure disabled OTEL_SDK_DISABLED=true OTEL_TRACES_SAMPLER=always_on ;;
@@ -383,6 +396,17 @@ if [[ -n ${result[traced]:-} && -n ${result[disabled]:-} ]]; then
     awk -v t="$(total traced)" -v d="$(total disabled)" -v r="$REQUESTS" -v s="$SPANS_PER_REQUEST" 'BEGIN {
         v = (t - d) / r / s
         printf "| per span: (traced - disabled) / %d spans a request | %.0f instructions | <= 13,500: %s |\n", s, v, (v <= 13500 ? "met" : "NOT met") }'
+fi
+if [[ -n ${result[otlp]:-} && -n ${result[disabled]:-} ]]; then
+    awk -v o="$(total otlp)" -v d="$(total disabled)" -v r="$REQUESTS" -v s="$SPANS_PER_REQUEST" 'BEGIN {
+        printf "| per span over OTLP (protobuf): (otlp - disabled) / %d spans a request | %.0f instructions | |\n", s, (o - d) / r / s }'
+fi
+if [[ -n ${result[otlp]:-} && -n ${result[traced]:-} ]]; then
+    awk -v o="$(total otlp)" -v t="$(total traced)" -v r="$REQUESTS" -v s="$SPANS_PER_REQUEST" 'BEGIN {
+        printf "| per span, OTLP over Zipkin JSON: (otlp - traced) / %d spans a request | %+.0f instructions | |\n", s, (o - t) / r / s }'
+fi
+if [[ -n ${result[otlp]:-} && -n ${result[traced]:-} ]]; then
+    awk -v o="$(total otlp)" -v t="$(total traced)" 'BEGIN { printf "| otlp / traced | %.3f | |\n", o / t }'
 fi
 if [[ -n ${result[untraced]:-} && -n ${result[disabled]:-} ]]; then
     awk -v u="$(total untraced)" -v d="$(total disabled)" 'BEGIN {

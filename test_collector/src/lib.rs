@@ -14,8 +14,18 @@
 //!   `lookback`, in milliseconds, over each span's start), and links, with
 //!   their `callCount` and `errorCount`, come from Zipkin's span-tree and
 //!   linker rules, re-implemented in [`zipkin_rules`].
-//! - `GET /stats`: how many spans and uploads arrived, and spans by service
-//!   and kind; `GET /health`.
+//! - `POST /v1/traces`: OTLP over HTTP, a protobuf `ExportTraceServiceRequest`
+//!   (`application/x-protobuf`), read in [`Mode::CountOnly`] only: its spans
+//!   are counted as Zipkin spans are (service from the resource's
+//!   `service.name`, kind in Zipkin's words), and the answer is OTLP's: `200`
+//!   with an empty `ExportTraceServiceResponse`; `400` when the body does not
+//!   decode (a gzipped body included: the stand-in does not inflate), `415`
+//!   for another content type (OTLP's JSON). With [`Mode::KeepSpans`] it
+//!   answers `501` ([`OTLP_NOT_STORED`]): the stand-in does not turn OTLP
+//!   into Zipkin spans; the real Zipkin with its OTLP module is the judge
+//!   of OTLP.
+//! - `GET /stats`: how many spans and uploads arrived (Zipkin's and OTLP's
+//!   together), and spans by service and kind; `GET /health`.
 //!
 //! With [`Mode::CountOnly`] it keeps only counts: the benchmark's sink,
 //! where storing spans would cost more than the services being measured.
@@ -31,10 +41,16 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, Query, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header::CONTENT_TYPE},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse},
+    common::v1::{KeyValue, any_value},
+    trace::v1::span::SpanKind,
+};
+use prost::Message;
 use serde_json::{Value, json};
 use zipkin_rules::{Span, normalize_trace_id};
 
@@ -49,6 +65,13 @@ pub enum Mode {
 /// `ZipkinHttpCollector`), which the stand-in answers too. The real server
 /// is asked the same in `.ci/run`, and must give these words.
 pub const V1_REFUSAL: &str = "Expected a JSON_V1 encoded list, but received: JSON_V2";
+
+/// What the stand-in answers (`501`) to OTLP in [`Mode::KeepSpans`].
+pub const OTLP_NOT_STORED: &str = "the stand-in reads OTLP only in --count-only mode; \
+     the real Zipkin with its OTLP module judges OTLP";
+
+/// OTLP/HTTP's protobuf content type, the one the stand-in reads.
+const OTLP_PROTOBUF: &str = "application/x-protobuf";
 
 /// What has arrived so far.
 #[derive(Debug)]
@@ -147,6 +170,57 @@ impl Store {
         received.upload_count += 1;
         Ok(())
     }
+
+    /// Counts the spans of an OTLP `ExportTraceServiceRequest` as
+    /// [`Mode::CountOnly`] counts Zipkin's: by the service of their
+    /// resource and their kind in Zipkin's words. Only in that mode (see
+    /// [`receive_otlp`]).
+    fn accept_otlp(&self, body: &[u8]) -> Result<(), String> {
+        let request = ExportTraceServiceRequest::decode(body)
+            .map_err(|error| format!("{error} reading an OTLP ExportTraceServiceRequest"))?;
+        let mut received = self.lock();
+        for resource_spans in &request.resource_spans {
+            let service = resource_spans
+                .resource
+                .as_ref()
+                .and_then(|resource| service_name(&resource.attributes));
+            for span in resource_spans
+                .scope_spans
+                .iter()
+                .flat_map(|scope| &scope.spans)
+            {
+                received.count(service, zipkin_kind(span.kind));
+            }
+        }
+        received.upload_count += 1;
+        Ok(())
+    }
+}
+
+/// The resource's `service.name`, which Zipkin's OTLP module reads as the
+/// span's `localEndpoint.serviceName`.
+fn service_name(attributes: &[KeyValue]) -> Option<&str> {
+    attributes
+        .iter()
+        .find(|attribute| attribute.key == "service.name")
+        .and_then(
+            |attribute| match attribute.value.as_ref()?.value.as_ref()? {
+                any_value::Value::StringValue(name) => Some(name.as_str()),
+                _ => None,
+            },
+        )
+}
+
+/// An OTLP span kind as Zipkin writes it: an internal span (or one of no
+/// kind) has none.
+fn zipkin_kind(kind: i32) -> Option<&'static str> {
+    match SpanKind::try_from(kind).ok()? {
+        SpanKind::Server => Some("SERVER"),
+        SpanKind::Client => Some("CLIENT"),
+        SpanKind::Producer => Some("PRODUCER"),
+        SpanKind::Consumer => Some("CONSUMER"),
+        SpanKind::Internal | SpanKind::Unspecified => None,
+    }
 }
 
 /// The spans of an upload as Zipkin stores them (ids normalized, names
@@ -166,6 +240,7 @@ pub fn router(store: Arc<Store>) -> Router {
     Router::new()
         .route("/api/v2/spans", post(receive_spans))
         .route("/api/v1/spans", post(refuse_v1))
+        .route("/v1/traces", post(receive_otlp))
         .route("/api/v2/traces", get(traces))
         .route("/api/v2/trace/{trace_id}", get(trace))
         .route("/api/v2/services", get(services))
@@ -179,6 +254,42 @@ async fn receive_spans(State(store): State<Arc<Store>>, body: Bytes) -> Response
     match store.accept(&body) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(error) => (StatusCode::BAD_REQUEST, error).into_response(),
+    }
+}
+
+/// OTLP/HTTP's traces endpoint: `200` with an empty
+/// `ExportTraceServiceResponse` (protobuf) once the spans are counted, as an
+/// OTLP receiver answers a full success.
+async fn receive_otlp(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if store.mode == Mode::KeepSpans {
+        return (StatusCode::NOT_IMPLEMENTED, format!("{OTLP_NOT_STORED}\n")).into_response();
+    }
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case(OTLP_PROTOBUF) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the stand-in reads OTLP in protobuf ({OTLP_PROTOBUF}) only, not {content_type:?}\n"
+            ),
+        )
+            .into_response();
+    }
+    match store.accept_otlp(&body) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, OTLP_PROTOBUF)],
+            ExportTraceServiceResponse::default().encode_to_vec(),
+        )
+            .into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response(),
     }
 }
 
@@ -296,4 +407,142 @@ async fn stats(State(store): State<Arc<Store>>) -> Json<Value> {
         "uploads": received.upload_count,
         "by_service_and_kind": received.by_service_and_kind,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request};
+    use opentelemetry_proto::tonic::{
+        common::v1::AnyValue,
+        resource::v1::Resource,
+        trace::v1::{ResourceSpans, ScopeSpans, Span as OtlpSpan},
+    };
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// `kinds.len()` spans of `service`, as OTLP carries them.
+    fn resource_spans(service: &str, kinds: &[SpanKind]) -> ResourceSpans {
+        ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(service.into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| OtlpSpan {
+                        trace_id: vec![0xa3; 16],
+                        span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+                        name: "get /".into(),
+                        kind: *kind as i32,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// `POST /v1/traces` with `body`: the status, the body of the answer.
+    async fn post_otlp(
+        store: &Arc<Store>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Bytes) {
+        let request = Request::post("/v1/traces")
+            .header(CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let answer = router(store.clone()).oneshot(request).await.unwrap();
+        let status = answer.status();
+        (
+            status,
+            axum::body::to_bytes(answer.into_body(), 1 << 20)
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn stats_of(store: &Arc<Store>) -> Value {
+        let request = Request::get("/stats").body(Body::empty()).unwrap();
+        let answer = router(store.clone()).oneshot(request).await.unwrap();
+        serde_json::from_slice(
+            &axum::body::to_bytes(answer.into_body(), 1 << 20)
+                .await
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn otlp_spans_are_counted_as_zipkin_spans() {
+        let store = Store::new(Mode::CountOnly);
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![
+                resource_spans(
+                    "api_01",
+                    &[SpanKind::Server, SpanKind::Client, SpanKind::Internal],
+                ),
+                resource_spans("api_03", &[SpanKind::Server]),
+            ],
+        };
+        let (status, body) = post_otlp(&store, OTLP_PROTOBUF, request.encode_to_vec()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            ExportTraceServiceResponse::decode(body).unwrap(),
+            ExportTraceServiceResponse::default(),
+        );
+        assert_eq!(
+            stats_of(&store).await,
+            json!({
+                "spans": 4,
+                "uploads": 1,
+                "by_service_and_kind": {
+                    "api_01 CLIENT": 1,
+                    "api_01 INTERNAL": 1,
+                    "api_01 SERVER": 1,
+                    "api_03 SERVER": 1,
+                },
+            }),
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_decode_is_refused_and_not_counted() {
+        let store = Store::new(Mode::CountOnly);
+        // Field 31 of wire type 7, which protobuf does not have.
+        let (status, body) = post_otlp(&store, OTLP_PROTOBUF, vec![0xff; 8]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("ExportTraceServiceRequest"), "{text}");
+        assert_eq!(stats_of(&store).await["uploads"], 0);
+    }
+
+    #[tokio::test]
+    async fn otlp_json_is_an_unsupported_media_type() {
+        let store = Store::new(Mode::CountOnly);
+        let (status, _) = post_otlp(&store, "application/json", b"{}".to_vec()).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[tokio::test]
+    async fn keeping_spans_the_stand_in_does_not_read_otlp() {
+        let store = Store::new(Mode::KeepSpans);
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![resource_spans("api_01", &[SpanKind::Server])],
+        };
+        let (status, body) = post_otlp(&store, OTLP_PROTOBUF, request.encode_to_vec()).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(body, format!("{OTLP_NOT_STORED}\n"));
+        assert_eq!(stats_of(&store).await["spans"], 0);
+    }
 }

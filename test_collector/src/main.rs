@@ -1,7 +1,9 @@
 //! Runs the test collector as a process: the benchmark's span sink, and a
 //! Zipkin-v2 API to run the services against without Java.
 //!
-//! `PORT` (default 9411) sets the port; `--count-only` keeps counts, not spans.
+//! `PORT` (default 9411) sets the port; `--count-only` keeps counts, not
+//! spans, and counts OTLP's too (`POST /v1/traces`, protobuf): a sink for
+//! either exporter.
 
 use std::{net::SocketAddr, time::Duration};
 
