@@ -17,6 +17,7 @@
 mod account;
 pub mod browser;
 mod clients;
+mod collector;
 mod endpoints;
 pub mod faults;
 mod hops;
@@ -31,6 +32,7 @@ mod zipkin;
 
 pub use account::SpanAccount;
 pub use clients::{StalledConnections, UNFINISHED_HEAD, idle_after_one_request, trickle};
+pub use collector::Collector;
 pub use endpoints::{HangingEndpoint, RefusingPort};
 pub use hops::Hop;
 pub use http::{fetch, http};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{Hop, Program, RefusingPort, Service, Wire, Zipkin};
+use crate::{Collector, Hop, Program, RefusingPort, Service, Wire, Zipkin};
 
 /// How long spans may take to reach Zipkin.
 pub const SPANS_LIMIT: Duration = Duration::from_secs(15);
@@ -100,9 +100,18 @@ pub struct StackBuilder {
     restartable: [bool; 3],
     zipkin: Option<Zipkin>,
     wire: bool,
+    otlp: [bool; 3],
 }
 
 impl StackBuilder {
+    /// `api` sends its spans over OTLP (`OTEL_TRACES_EXPORTER=otlp`), to
+    /// a [`Collector`] that hands them to the stack's Zipkin; the others
+    /// keep Zipkin's v2 JSON. For our services and OpenTelemetry-Python.
+    pub fn otlp(mut self, api: Api) -> Self {
+        self.otlp[api as usize] = true;
+        self
+    }
+
     /// Exports to `zipkin`, made by the test, instead of a new one (the
     /// real server whatever the run's judge, or one still away).
     pub fn zipkin(mut self, zipkin: Zipkin) -> Self {
@@ -182,6 +191,10 @@ impl StackBuilder {
             true => Some(Wire::start(&zipkin.url()).await),
             false => None,
         };
+        let collector = match self.otlp.contains(&true) {
+            true => Some(Collector::start(&zipkin).await),
+            false => None,
+        };
         let endpoint = match (&self.zipkin_endpoint, &wire) {
             (Some(endpoint), _) => endpoint.clone(),
             (None, Some(wire)) => wire.endpoint(),
@@ -241,6 +254,13 @@ impl StackBuilder {
                     Api::Api03 => "api_03.js",
                 }),
             };
+            if let (true, Some(collector)) = (self.otlp[api as usize], &collector) {
+                env.push(("OTEL_TRACES_EXPORTER".to_owned(), "otlp".to_owned()));
+                env.push((
+                    "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+                    collector.otlp_endpoint(),
+                ));
+            }
             if self.restartable[api as usize] {
                 let port = RefusingPort::new();
                 env.push(("PORT".to_owned(), port.addr.port().to_string()));
@@ -260,6 +280,7 @@ impl StackBuilder {
         let [api_03, api_02, api_01] = <[Service; 3]>::try_from(started).ok().unwrap();
         Stack {
             zipkin,
+            collector,
             wire,
             api_01,
             api_02,
@@ -273,6 +294,8 @@ impl StackBuilder {
 /// The three services, wired to each other and to Zipkin.
 pub struct Stack {
     pub zipkin: Zipkin,
+    /// The OTLP receiver in front of Zipkin ([`StackBuilder::otlp`]).
+    pub collector: Option<Collector>,
     wire: Option<Wire>,
     pub api_01: Service,
     pub api_02: Service,
@@ -298,6 +321,7 @@ impl Stack {
             restartable: [false; 3],
             zipkin: None,
             wire: false,
+            otlp: [false; 3],
         }
     }
 
