@@ -1,9 +1,9 @@
-//! Spans to Zipkin from any OpenTelemetry SDK pipeline: [`ExportProcessor`]
-//! is a `SpanProcessor` that holds finished spans in a bounded queue,
-//! uploads them in batches from a thread of its own, tries again the
-//! uploads that fail for a reason that may pass, and accounts for every
-//! span. Its wire format is an [`Encoding`]; [`ZipkinJson`] writes Zipkin's
-//! v2 JSON.
+//! Spans to Zipkin, or to any OTLP receiver, from any OpenTelemetry SDK
+//! pipeline: [`ExportProcessor`] is a `SpanProcessor` that holds finished
+//! spans in a bounded queue, uploads them in batches from a thread of its
+//! own, tries again the uploads that fail for a reason that may pass, and
+//! accounts for every span. Its wire format is an [`Encoding`]:
+//! [`ZipkinJson`] writes Zipkin's v2 JSON, [`Otlp`] OTLP over HTTP.
 //!
 //! ```no_run
 //! use opentelemetry::trace::{Tracer, TracerProvider};
@@ -35,15 +35,17 @@
 //!   newest spans are dropped, each with the rest of its trace
 //!   (`queue.rs` says why).
 //! - **A failure that may pass costs no span** while the queue has room:
-//!   no answer, `408`, `429`, `502`, `503`, `504` are tried again with
-//!   exponential backoff and jitter, honouring `Retry-After` (`retry.rs`).
+//!   no answer, and the statuses the wire format names (Zipkin's `408`,
+//!   `429`, `502`, `503`, `504`), are tried again with exponential backoff
+//!   and jitter, honouring `Retry-After` (`retry.rs`).
 //! - **Every span is accounted for**: exported, dropped or lost, logged
 //!   while it happens at a bounded rate, and in full at the stop
 //!   (`account.rs`).
 //!
 //! The modules, each one concern: `config` (the settings), `processor`
 //! (the batch thread), `queue`, `retry`, `account`, `encoding` (the wire
-//! format's interface), `zipkin` (Zipkin's v2 JSON), `hex` (ids as text).
+//! format's interface), `zipkin` (Zipkin's v2 JSON), `otlp` (OTLP over
+//! HTTP), `hex` (ids as text).
 
 mod account;
 mod config;
