@@ -223,3 +223,42 @@ fn is_exported(metadata: &tracing::Metadata<'_>) -> bool {
     };
     *metadata.level() <= level
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> TelemetryConfig {
+        TelemetryConfig::from_vars("api_01", |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn an_otlp_upload_is_bounded_by_the_smaller_of_the_two_timeouts() {
+        let upload = |vars: &[(&str, &str)]| export_batch(&config(vars)).upload_timeout;
+        let ms = Duration::from_millis;
+        // Zipkin: the batch's own bound, whatever OTLP's says.
+        assert_eq!(upload(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "100")]), ms(5000));
+        // OTLP's default (10 s) is above the batch's (5 s).
+        assert_eq!(upload(&[("OTEL_TRACES_EXPORTER", "otlp")]), ms(5000));
+        assert_eq!(
+            upload(&[
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500")
+            ]),
+            ms(1500)
+        );
+        assert_eq!(
+            upload(&[
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "20000"),
+                ("OTEL_BSP_EXPORT_TIMEOUT", "7000")
+            ]),
+            ms(7000)
+        );
+    }
+}
