@@ -8,7 +8,8 @@
 //! receiver, and its `zipkin` exporter to the Zipkin the test asks): see
 //! `e2e/src/collector.rs` for why not Zipkin's own module. Ignored by
 //! `cargo test`, which needs no Go: `bash ci/otlp.sh` builds the
-//! Collector and runs these with the real Zipkin server.
+//! Collector and runs them with the real Zipkin server. The last test, of
+//! settings refused at start-up, runs in `cargo test`.
 
 use std::collections::BTreeMap;
 
@@ -167,5 +168,70 @@ async fn over_otlp_our_traces_and_links_are_those_of_zipkins_json() {
                 "{outcome:?}"
             );
         }
+    }
+}
+
+/// An exporter setting the services cannot honour stops them at start-up
+/// with a message that names the variable (no Collector needed: this one
+/// runs in `cargo test`).
+#[test]
+fn an_otlp_setting_a_service_cannot_honour_stops_it_with_the_variable_named() {
+    for (vars, named, reason) in [
+        (
+            vec![("OTEL_TRACES_EXPORTER", "jaeger")],
+            "OTEL_TRACES_EXPORTER=\"jaeger\" is invalid",
+            "expected zipkin, otlp or none",
+        ),
+        (
+            vec![
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ],
+            "OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\" is invalid",
+            "gRPC is not built in",
+        ),
+        (
+            vec![
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "https://collector:4318",
+                ),
+            ],
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=\"https://collector:4318\" is invalid",
+            "plain HTTP only",
+        ),
+        (
+            vec![
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+            ],
+            "OTEL_EXPORTER_OTLP_HEADERS=\"api-key\" is invalid",
+            "is not key=value",
+        ),
+    ] {
+        let mut command = std::process::Command::new(binaries().join("api_02"));
+        command
+            .envs(vars.iter().copied())
+            .env("PORT", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut api_02 = command.spawn().expect("api_02 runs");
+        // A service that took the setting would serve on: stop waiting then.
+        let deadline = std::time::Instant::now() + EXIT_LIMIT;
+        while api_02.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = api_02.kill();
+        let output = api_02.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.code().is_some_and(|code| code != 0),
+            "{vars:?}: {output:?}"
+        );
+        assert!(
+            stderr.contains(named) && stderr.contains(reason),
+            "{vars:?}: {stderr}"
+        );
     }
 }
