@@ -109,6 +109,21 @@ impl Telemetry {
             .with(spans_layer(&provider))
             .with(log_lines())
             .try_init()?;
+        // Where the spans go, said once: a wrong endpoint shows at the start.
+        match &config.exporter {
+            TracesExporter::Zipkin => {
+                tracing::info!(endpoint = %config.zipkin_endpoint, "spans to Zipkin")
+            }
+            TracesExporter::Otlp(otlp) => tracing::info!(
+                endpoint = %otlp.endpoint,
+                protocol = ?otlp.protocol,
+                gzip = otlp.gzip,
+                "spans over OTLP"
+            ),
+            TracesExporter::None => {
+                tracing::info!("spans not exported (OTEL_TRACES_EXPORTER=none)")
+            }
+        }
         Ok(Self {
             provider: Some(provider),
             layer: TelemetryLayer::new(Tracing {
