@@ -8,10 +8,19 @@
 #   8 mixes of api_01..03, in both Python call styles (16 rows);
 # - OpenTelemetry-Python (Flask and requests auto-instrumented, its default
 #   W3C propagators, its own Zipkin exporter, interop/otel-python/) in all 8
-#   mixes, ours sending OTEL_PROPAGATORS=b3multi,tracecontext;
+#   mixes, ours sending OTEL_PROPAGATORS=b3multi,tracecontext; then the 8
+#   again with every service on OTLP/HTTP, OTel-Python through its own
+#   exporter (opentelemetry-exporter-otlp-proto-http);
+# - ours on OTLP beside the Python originals on v2 JSON, the 8 mixes of the
+#   client style: one trace, both exporters, py_zipkin's 64-bit trace ids;
 # - zipkin-js (express + zipkin-instrumentation-express, node-fetch wrapped
 #   by zipkin-instrumentation-fetch, zipkin-transport-http's JSON v2, B3
 #   only, interop/zipkin-js/) in all 8 mixes, ours at their defaults.
+#
+# OTLP's uploads go to a real OpenTelemetry Collector (its OTLP/HTTP
+# receiver, its zipkin exporter) in front of the same Zipkin: built once
+# from the Go module proxy by ci/otel-collector.sh, which prints its path
+# (OTEL_COLLECTOR_BIN for the tests).
 #
 # Makes each Python peer's virtualenv from PyPI (every package pinned,
 # installed with --no-deps, then `pip check`) and installs the zipkin-js
@@ -64,6 +73,7 @@ venv interop/otel-python/requirements.txt target/interop-otel-venv
 node_packages interop/zipkin-js target/interop-zipkin-js
 
 ZIPKIN_SERVER_JAR=$(bash ci/zipkin-server.sh) \
+    OTEL_COLLECTOR_BIN=$(bash ci/otel-collector.sh) \
     INTEROP_PYTHON="$PWD/target/interop-venv/bin/python" \
     INTEROP_OTEL_PYTHON="$PWD/target/interop-otel-venv/bin/python" \
     INTEROP_ZIPKIN_JS="$PWD/target/interop-zipkin-js" \

@@ -13,9 +13,17 @@
 //!   instrumentation, B3 only): each service in Rust or in zipkin-js, ours
 //!   at their defaults.
 //!
-//! It needs the Python peers' virtualenvs and the zipkin-js peer's packages:
-//! `bash ci/interop.sh` makes them and runs these tests.
+//!
+//! Over OTLP too, judged the same way: OpenTelemetry-Python's own OTLP/HTTP
+//! exporter beside ours, every service of its 8 mixes on OTLP; and ours on
+//! OTLP beside py_zipkin's v2 JSON, in the 8 mixes of the client style. The
+//! OTLP uploads go to an OpenTelemetry Collector ([`Collector`]: its OTLP
+//! receiver, its `zipkin` exporter) in front of the same Zipkin.
+//!
+//! It needs the Python peers' virtualenvs, the zipkin-js peer's packages and
+//! the Collector: `bash ci/interop.sh` makes them and runs these tests.
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use e2e::*;
 use serde_json::Value;
@@ -225,14 +233,29 @@ fn of_zipkin_trace<'a>(spans: &'a [Value], trace_id: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// How a row's services send their spans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Export {
+    /// Zipkin's v2 JSON, to Zipkin (across the wire in the peer rows that
+    /// ask for it): every service, as before OTLP.
+    Json,
+    /// OTLP/HTTP to the stack's [`Collector`], which hands the spans to
+    /// Zipkin: our services, and OpenTelemetry-Python in its rows; py_zipkin
+    /// keeps its v2 JSON, straight to Zipkin.
+    Otlp,
+}
+
 /// Runs the requests of one row and judges each kind.
-async fn run_row(mix: Mix, join: bool) -> Vec<(&'static str, Verdict)> {
+async fn run_row(mix: Mix, join: bool, export: Export) -> Vec<(&'static str, Verdict)> {
     let mut builder = Stack::builder()
         .env("WORK_MS", "0")
         .env("B3_JOIN", if join { "true" } else { "false" })
         .record_hops();
     for api in Api::ALL {
         builder = builder.implementation(api, mix.implementations[api as usize]);
+        if export == Export::Otlp && !mix.is_python(api) {
+            builder = builder.otlp(api);
+        }
     }
     let mut stack = builder.start().await;
     let url = stack.api_01.url.clone();
@@ -277,8 +300,17 @@ async fn run_row(mix: Mix, join: bool) -> Vec<(&'static str, Verdict)> {
             });
     let long = get(context(TRACE_128)).await;
     let short = get(context(TRACE_64)).await;
-    // Nothing more can arrive once every service has stopped.
-    let spans = stack.stop().await;
+    // Nothing more can arrive once every service has stopped (and the
+    // Collector, over OTLP). py_zipkin sends while it answers: its spans
+    // were taken before the last answer came.
+    let ours: Vec<Api> = Api::ALL
+        .into_iter()
+        .filter(|&api| !mix.is_python(api))
+        .collect();
+    let spans = match export {
+        Export::Json => stack.stop().await,
+        Export::Otlp => stop_through_collector(&mut stack, &ours, 0).await,
+    };
     let traces: Vec<String> = [&plain, &long, &short]
         .into_iter()
         .chain(&concurrent)
@@ -303,7 +335,7 @@ async fn run_row(mix: Mix, join: bool) -> Vec<(&'static str, Verdict)> {
             judge(&spans, trace_id, true, &mix.original_limits())
         }
     };
-    vec![
+    let mut row = vec![
         (
             "plain",
             judge(&spans, &plain, false, &mix.original_limits()),
@@ -320,7 +352,39 @@ async fn run_row(mix: Mix, join: bool) -> Vec<(&'static str, Verdict)> {
         ("128-bit in", continued(&long, TRACE_128)),
         ("64-bit in", continued(&short, TRACE_64)),
         ("links", links),
-    ]
+    ];
+    if export == Export::Otlp {
+        row.push(("via", came_as_sent(&spans, &ours)));
+    }
+    row
+}
+
+/// Whether each span reached Zipkin the way its service was told to send
+/// it: through the Collector for a service in `otlp`, straight for the
+/// others. The Collector's `zipkin` exporter writes the instrumentation
+/// scope's name as the tag `otel.library.name`, and never
+/// `otel.scope.name` (opentelemetry-collector-contrib v0.148.0,
+/// pkg/translator/zipkin/zipkinv2/from_translator.go, `extractScopeTags`);
+/// over v2 JSON ours write neither, py_zipkin neither, OpenTelemetry-Python's
+/// exporter both. So a service that ignored `OTEL_TRACES_EXPORTER=otlp`
+/// and sent v2 JSON to Zipkin, which it is also told of, shows here.
+fn came_as_sent(spans: &[Value], otlp: &[Api]) -> Verdict {
+    let otlp: Vec<&str> = otlp.iter().map(|api| api.name()).collect();
+    let wrong: Vec<&Value> = spans
+        .iter()
+        .filter(|span| {
+            let collectors =
+                tag(span, "otel.library.name").is_some() && tag(span, "otel.scope.name").is_none();
+            collectors != otlp.contains(&service(span))
+        })
+        .collect();
+    if wrong.is_empty() {
+        Verdict::Whole
+    } else {
+        Verdict::Broken(format!(
+            "spans not the way their service sends (OTLP: {otlp:?}): {wrong:#?}"
+        ))
+    }
 }
 
 /// Awaits all of `futures` concurrently, in order.
@@ -373,11 +437,11 @@ fn fail_on_red(cells: &[Cell]) {
 }
 
 /// Runs every row and prints the matrix.
-async fn matrix(title: &str, mixes: Vec<Mix>, join: bool) -> Vec<Cell> {
+async fn matrix(title: &str, mixes: Vec<Mix>, join: bool, export: Export) -> Vec<Cell> {
     println!("\n{title}\n");
     let mut cells = Vec::new();
     for (index, mix) in mixes.into_iter().enumerate() {
-        let row = run_row(mix, join).await;
+        let row = run_row(mix, join, export).await;
         cells.extend(print_row("style  01 02 03", mix.label(), row, index == 0));
     }
     cells
@@ -387,7 +451,7 @@ async fn matrix(title: &str, mixes: Vec<Mix>, join: bool) -> Vec<Cell> {
 #[ignore = "needs the Python originals' virtualenv: run `bash ci/interop.sh`"]
 async fn every_mix_of_rust_and_python_gives_whole_traces() {
     let mixes = [Mix::all(CallStyle::Client), Mix::all(CallStyle::Seed)].concat();
-    let cells = matrix("B3_JOIN=true (the default)", mixes, true).await;
+    let cells = matrix("B3_JOIN=true (the default)", mixes, true, Export::Json).await;
     println!("\nlimit*: the original's own limit, as in the all-Python row: a seed-style");
     println!("py_zipkin callee hangs its span from an id its caller never reports.");
     fail_on_red(&cells);
@@ -407,6 +471,7 @@ async fn without_join_a_seed_style_python_caller_breaks_our_callee() {
         "B3_JOIN=false, seed style (for comparison)",
         Mix::all(CallStyle::Seed),
         false,
+        Export::Json,
     )
     .await;
     for mix in Mix::all(CallStyle::Seed) {
@@ -428,6 +493,83 @@ async fn without_join_a_seed_style_python_caller_breaks_our_callee() {
             mix.label(),
             plain.2
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the Python originals' virtualenv and the OpenTelemetry Collector: run \
+            `bash ci/interop.sh`"]
+async fn ours_over_otlp_beside_py_zipkin_over_json_give_whole_traces() {
+    // One trace, two exporters: ours over OTLP (16-byte trace ids, a 64-bit
+    // B3 trace sent as 8 zero bytes and its 8 bytes) through the Collector,
+    // py_zipkin's v2 JSON (its 64-bit trace ids as they are) straight to
+    // Zipkin. Client style: its rows have no limit of the original's.
+    let cells = matrix(
+        "B3_JOIN=true, ours (Rs) over OTLP through the Collector, py_zipkin (Py) \
+         over v2 JSON to Zipkin",
+        Mix::all(CallStyle::Client),
+        true,
+        Export::Otlp,
+    )
+    .await;
+    println!("\nvia: every span of ours came through the Collector (its zipkin exporter's");
+    println!("mark: the tag otel.library.name without otel.scope.name), every one of");
+    println!("py_zipkin's straight to Zipkin. The all-Python row has no service over");
+    println!("OTLP: no Collector, as in the first matrix.");
+    fail_on_red(&cells);
+    for (row, column, verdict) in &cells {
+        assert_eq!(*verdict, Verdict::Whole, "{row} / {column}");
+    }
+}
+
+/// Stops a stack whose services send OTLP, then its Collector, which hands
+/// Zipkin what it still holds as it stops; gives every span Zipkin holds
+/// once it holds as many spans of `ours` as they say they exported (to the
+/// Collector: [`Service::span_accounts`]), and `at_least` spans in all.
+/// Every exporter has been answered by then (each service flushes before
+/// it exits, py_zipkin sends while it answers, the Collector before it
+/// exits); Zipkin stores a batch just after it answers it, hence the wait.
+/// A stack without a Collector (no service on OTLP) is only stopped.
+async fn stop_through_collector(stack: &mut Stack, ours: &[Api], at_least: usize) -> Vec<Value> {
+    let spans = stack.stop().await;
+    let Some(collector) = stack.collector.as_mut() else {
+        return spans;
+    };
+    collector.service.sigterm();
+    let status = collector.service.wait_for_exit(EXIT_LIMIT).await;
+    assert!(
+        status.success(),
+        "the Collector exited with {status}: {:#?}",
+        collector.service.logs()
+    );
+    let exported: u64 = ours
+        .iter()
+        .filter_map(|&api| stack.service(api).span_account())
+        .map(|account| account.exported)
+        .sum();
+    let names: Vec<&str> = ours.iter().map(|api| api.name()).collect();
+    let of_ours = |spans: &[Value]| {
+        spans
+            .iter()
+            .filter(|span| names.contains(&service(span)))
+            .count() as u64
+    };
+    let deadline = Instant::now() + SPANS_LIMIT;
+    loop {
+        let spans = stack.zipkin.spans().await;
+        if of_ours(&spans) >= exported && spans.len() >= at_least {
+            return spans;
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "Zipkin holds {} spans, {} of ours, after {SPANS_LIMIT:?}, not {at_least} \
+                 and the {exported} ours exported",
+                spans.len(),
+                of_ours(&spans)
+            );
+            return spans;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -651,14 +793,20 @@ fn judge_peer(spans: &[Value], trace_id: &str, incoming: bool) -> Verdict {
     ])
 }
 
-/// Runs the requests of one OpenTelemetry-Python row and judges each kind.
-async fn run_otel_row(mix: PeerMix) -> Vec<(&'static str, Verdict)> {
-    // Through the wire: what OTel-Python sent before SIGTERM is known
-    // exactly, not only what Zipkin had stored yet.
-    let mut builder = Stack::builder()
-        .env("WORK_MS", "0")
-        .record_hops()
-        .through_wire();
+/// Runs the requests of one OpenTelemetry-Python row and judges each kind:
+/// every service over Zipkin's v2 JSON, or every one over OTLP.
+async fn run_otel_row(mix: PeerMix, export: Export) -> Vec<(&'static str, Verdict)> {
+    let mut builder = Stack::builder().env("WORK_MS", "0").record_hops();
+    builder = match export {
+        // Through the wire: what OTel-Python sent before SIGTERM is known
+        // exactly, not only what Zipkin had stored yet.
+        Export::Json => builder.through_wire(),
+        // OTLP goes to the Collector, which no wire watches: see
+        // `otlp_account`.
+        Export::Otlp => Api::ALL
+            .into_iter()
+            .fold(builder, |builder, api| builder.otlp(api)),
+    };
     for api in Api::ALL {
         builder = if mix.is_peer(api) {
             // Its default propagators: no OTEL_PROPAGATORS for it (the
@@ -694,9 +842,28 @@ async fn run_otel_row(mix: PeerMix) -> Vec<(&'static str, Verdict)> {
     let hops_before = calls_so_far(&stack);
     let not_sampled = get(w3c(NOT_SAMPLED_TRACE, "00")).await;
     let not_sampled_calls = calls_since(&stack, &hops_before);
-    let before_stop = stack.wire().accepted_spans();
-    // Nothing more can arrive once every service has stopped.
-    let spans = stop_through_wire(&mut stack).await;
+    let sampled: Vec<String> = [plain.clone(), continued.clone(), b3_in.clone()]
+        .into_iter()
+        .chain(concurrent.iter().cloned())
+        .collect();
+    let ours: Vec<Api> = Api::ALL
+        .into_iter()
+        .filter(|&api| !mix.is_peer(api))
+        .collect();
+    // Nothing more can arrive once every service has stopped (and the
+    // Collector, over OTLP).
+    let (before_stop, spans) = match export {
+        Export::Json => {
+            let before_stop = stack.wire().accepted_spans();
+            (before_stop, stop_through_wire(&mut stack).await)
+        }
+        Export::Otlp => {
+            let before_stop = stack.zipkin.spans().await;
+            let every_span = sampled.len() * SPANS_PER_REQUEST;
+            let spans = stop_through_collector(&mut stack, &ours, every_span).await;
+            (before_stop, spans)
+        }
+    };
 
     let not_sampled_verdict = not_sampled_verdict(
         &not_sampled,
@@ -744,12 +911,21 @@ async fn run_otel_row(mix: PeerMix) -> Vec<(&'static str, Verdict)> {
             }
         }
     };
-    let sampled: Vec<String> = [plain.clone(), continued.clone(), b3_in.clone()]
-        .into_iter()
-        .chain(concurrent.iter().cloned())
-        .collect();
     let links = zipkin_links(&stack.zipkin, &spans, &sampled).await;
-    vec![
+    let account = match export {
+        Export::Json => (
+            "account",
+            account(mix, "OTel-Python", &before_stop, &spans, &sampled),
+        ),
+        Export::Otlp => (
+            "account°",
+            Verdict::worst([
+                account(mix, "OTel-Python", &before_stop, &spans, &sampled),
+                otlp_account(&mut stack, &ours, &spans, sampled.len()),
+            ]),
+        ),
+    };
+    let mut row = vec![
         ("plain", judge_peer(&spans, &plain, false)),
         (
             "concurrent",
@@ -758,22 +934,71 @@ async fn run_otel_row(mix: PeerMix) -> Vec<(&'static str, Verdict)> {
         ("W3C in", continued_verdict),
         ("W3C -00 in", not_sampled_verdict),
         ("B3 64 in", b3_in_verdict),
-        (
-            "account",
-            account(mix, "OTel-Python", &before_stop, &spans, &sampled),
-        ),
+        account,
         ("links", links),
-    ]
+    ];
+    if export == Export::Otlp {
+        row.push(("via", came_as_sent(&spans, &Api::ALL)));
+    }
+    row
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the OpenTelemetry-Python virtualenv: run `bash ci/interop.sh`"]
-async fn every_mix_of_rust_and_opentelemetry_python_gives_whole_traces() {
-    println!("\nOpenTelemetry-Python (Ot) beside ours (Rs, OTEL_PROPAGATORS={RUST_PROPAGATORS})\n");
+/// The part of a row's account over OTLP that the wire gives over v2 JSON,
+/// from our services' own accounts instead ([`Service::span_accounts`]):
+/// no wire sees what goes to the Collector. Each of `ours` stopped once,
+/// having ended exactly its spans of the row's `requests` sampled requests
+/// ([`SPANS_PER_SERVICE`]) and exported every one at the first try (taken
+/// by the Collector), none dropped or lost; and Zipkin holds as many spans
+/// of ours as they exported, so the Collector passed every one on.
+fn otlp_account(stack: &mut Stack, ours: &[Api], spans: &[Value], requests: usize) -> Verdict {
+    let mut exported = 0;
+    for &(api, per_request) in &SPANS_PER_SERVICE {
+        if !ours.contains(&api) {
+            continue;
+        }
+        let accounts = stack.service(api).span_accounts();
+        let expected = SpanAccount::all_exported((per_request * requests) as u64);
+        if accounts != [expected] {
+            return Verdict::Broken(format!(
+                "{}'s own account {accounts:?}, not [{expected:?}]",
+                api.name()
+            ));
+        }
+        exported += expected.exported;
+    }
+    let names: Vec<&str> = ours.iter().map(|api| api.name()).collect();
+    let in_zipkin = spans
+        .iter()
+        .filter(|span| names.contains(&service(span)))
+        .count() as u64;
+    if in_zipkin == exported {
+        Verdict::Whole
+    } else {
+        Verdict::Broken(format!(
+            "ours exported {exported} spans to the Collector, Zipkin holds {in_zipkin} of theirs"
+        ))
+    }
+}
+
+/// Runs the 8 OpenTelemetry-Python rows, prints their matrix under `title`
+/// and their limits, and fails on a red cell, or on a limit anywhere but
+/// the peer's own: exactly the rows with OTel-Python as api_01.
+async fn otel_matrix(title: &str, export: Export) {
+    println!("\n{title}\n");
     let mut cells = Vec::new();
     for (index, mix) in PeerMix::all("Ot").into_iter().enumerate() {
-        let row = run_otel_row(mix).await;
+        let row = run_otel_row(mix, export).await;
         cells.extend(print_row("01 02 03", mix.label(), row, index == 0));
+    }
+    if export == Export::Otlp {
+        println!("\naccount°: no wire sees OTLP's uploads, so this is Zipkin's word and ours:");
+        println!("no OTel-Python span in Zipkin (through the Collector) before SIGTERM; each");
+        println!("of ours, by its own account, exported to the Collector every span of the");
+        println!("row's sampled requests at the first try, and Zipkin holds as many of ours;");
+        println!("after SIGTERM (and the Collector's stop), every span in a sampled trace,");
+        println!("each trace complete.");
+        println!("via: every span came through the Collector (its zipkin exporter's mark:");
+        println!("the tag otel.library.name without otel.scope.name).");
     }
     println!("\nlimit†: OTel-Python as api_01 reads no B3 (its default propagators are");
     println!("tracecontext,baggage): it starts a trace of its own, whole. As seen:");
@@ -792,6 +1017,30 @@ async fn every_mix_of_rust_and_opentelemetry_python_gives_whole_traces() {
             "{row} / {column}: {verdict:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the OpenTelemetry-Python virtualenv: run `bash ci/interop.sh`"]
+async fn every_mix_of_rust_and_opentelemetry_python_gives_whole_traces() {
+    otel_matrix(
+        &format!("OpenTelemetry-Python (Ot) beside ours (Rs, OTEL_PROPAGATORS={RUST_PROPAGATORS})"),
+        Export::Json,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the OpenTelemetry-Python virtualenv and the OpenTelemetry Collector: run \
+            `bash ci/interop.sh`"]
+async fn every_mix_of_rust_and_opentelemetry_python_over_otlp_gives_whole_traces() {
+    otel_matrix(
+        &format!(
+            "Over OTLP: OpenTelemetry-Python (Ot, its OTLP/HTTP exporter) beside ours (Rs, \
+             OTEL_PROPAGATORS={RUST_PROPAGATORS}), every service to the Collector"
+        ),
+        Export::Otlp,
+    )
+    .await;
 }
 
 /// zipkin-js's upload interval in its rows, in ms (its HttpLogger's

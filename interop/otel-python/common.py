@@ -1,12 +1,14 @@
 """What api_01, api_02 and api_03 share: settings from the environment, the
-TracerProvider that exports spans to Zipkin, the instrumented Flask app,
-calls to another service, and the threaded HTTP server that flushes its
-spans on SIGTERM.
+TracerProvider that exports spans to Zipkin (or over OTLP), the
+instrumented Flask app, calls to another service, and the threaded HTTP
+server that flushes its spans on SIGTERM.
 
 Tracing is OpenTelemetry-Python's, left at its defaults and written the way
 its users write it: the SDK's TracerProvider with a BatchSpanProcessor and
-the Zipkin JSON exporter, the Flask instrumentation for the SERVER span and
-the requests instrumentation for each CLIENT span. Propagation is the
+the exporter OTEL_TRACES_EXPORTER names (the Zipkin JSON exporter unless it
+says `otlp`: then the OTLP/HTTP protobuf exporter), the Flask
+instrumentation for the SERVER span and the requests instrumentation for
+each CLIENT span. Propagation is the
 global propagator, W3C Trace Context + baggage unless OTEL_PROPAGATORS says
 otherwise: nothing here names a header.
 """
@@ -23,6 +25,7 @@ import time
 import requests
 from flask import Flask, g, jsonify
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
@@ -58,6 +61,22 @@ def env_int(name, default):
 
 def env_url(name, default):
     return (os.environ.get(name) or default).rstrip("/") + "/"
+
+
+def traces_exporter():
+    """The exporter OTEL_TRACES_EXPORTER names, one of the two our services
+    take too: unset or `zipkin`, OpenTelemetry's Zipkin JSON exporter to
+    OTEL_EXPORTER_ZIPKIN_ENDPOINT; `otlp`, its OTLP/HTTP protobuf exporter,
+    which reads OTEL_EXPORTER_OTLP_ENDPOINT (a base, to which it adds
+    /v1/traces) and OTLP's other variables itself. Anything else stops the
+    service: a typo must not quietly send the spans elsewhere."""
+    name = os.environ.get("OTEL_TRACES_EXPORTER", "").strip() or "zipkin"
+    if name == "zipkin":
+        endpoint = os.environ.get("OTEL_EXPORTER_ZIPKIN_ENDPOINT") or DEFAULT_ZIPKIN_ENDPOINT
+        return ZipkinExporter(endpoint=endpoint)
+    if name == "otlp":
+        return OTLPSpanExporter()
+    sys.exit(f"OTEL_TRACES_EXPORTER={name!r}: expected zipkin or otlp (one exporter)")
 
 
 def _client_request_hook(span, request):
@@ -119,11 +138,10 @@ class Service:
         # Resource.create also reads OTEL_RESOURCE_ATTRIBUTES; the explicit
         # service.name wins, so the spans and the answers name one service.
         self.provider = TracerProvider(resource=Resource.create({SERVICE_NAME: self.name}))
-        endpoint = os.environ.get("OTEL_EXPORTER_ZIPKIN_ENDPOINT") or DEFAULT_ZIPKIN_ENDPOINT
         # The batch processor exports from its own thread, off the request
         # path, every OTEL_BSP_SCHEDULE_DELAY ms (it reads OTEL_BSP_* itself);
         # what is still queued at SIGTERM goes out in serve()'s shutdown.
-        self.provider.add_span_processor(BatchSpanProcessor(ZipkinExporter(endpoint=endpoint)))
+        self.provider.add_span_processor(BatchSpanProcessor(traces_exporter()))
         trace.set_tracer_provider(self.provider)
         # Named after the service: the scope of its own spans (`work`), as
         # the instrumentations name theirs after themselves.
@@ -136,9 +154,9 @@ class Service:
         FlaskInstrumentor().instrument_app(
             self.app, excluded_urls=UNTRACED_URLS, response_hook=_server_response_hook
         )
-        # Patches requests.Session for the whole process, the exporter's own
-        # session too; the SDK suppresses instrumentation while it exports,
-        # so the uploads to Zipkin are not traced.
+        # Patches requests.Session for the whole process, the exporters' own
+        # sessions too (both send with requests); the SDK suppresses
+        # instrumentation while it exports, so the uploads are not traced.
         RequestsInstrumentor().instrument(
             request_hook=_client_request_hook, response_hook=_client_response_hook
         )
