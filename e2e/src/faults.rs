@@ -14,6 +14,15 @@
 //! --faults` runs the same cases longer and prints the table
 //! (`e2e/examples/fault_table.rs`).
 //!
+//! Over OTLP ([`Exporter::Otlp`], `e2e/tests/faults_otlp.rs`), the three
+//! services send OTLP/HTTP to the OpenTelemetry Collector, the wire in
+//! front of it, and the Collector hands the spans to Zipkin. The cases of
+//! [`Case::OVER_OTLP`] run there: the receiver away is the wire dropping
+//! every upload's connection unanswered (the Collector is not killed: it
+//! answers before Zipkin stores, and a kill would lose what it queued,
+//! which is no fault of ours); its `400` is the Collector's own, to a body
+//! the wire cut short.
+//!
 //! A case's phases are set by the clock (a fault of three seconds must
 //! last three seconds), but nothing judged depends on the clock: the load
 //! keeps its rate whatever the machine does, each answer is judged by
@@ -30,6 +39,18 @@ use tokio::time::{Instant, sleep, sleep_until};
 use crate::{
     Api, EXIT_LIMIT, Fault, Links, SPANS_PER_REQUEST, SpanAccount, Stack, Upload, of_trace, service,
 };
+
+/// How the services send their spans, and so what the wire stands in
+/// front of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Exporter {
+    /// Zipkin's v2 JSON, to Zipkin.
+    #[default]
+    ZipkinJson,
+    /// OTLP/HTTP (protobuf), to an OpenTelemetry Collector, which hands
+    /// the spans to Zipkin.
+    Otlp,
+}
 
 /// A fault, and what undoes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +85,27 @@ impl Case {
         Case::CalleeKilled,
         Case::CalleeStopped,
     ];
+
+    /// The cases that run over OTLP too ([`run_over`]).
+    pub const OVER_OTLP: [Case; 4] = [
+        Case::ZipkinRestart,
+        Case::ZipkinSlow,
+        Case::ZipkinUnavailable,
+        Case::ZipkinRefuses,
+    ];
+
+    /// The case's name over `exporter`: over OTLP, the receiver is the
+    /// Collector.
+    pub fn name_over(self, exporter: Exporter) -> &'static str {
+        match (exporter, self) {
+            (Exporter::ZipkinJson, _) => self.name(),
+            (Exporter::Otlp, Case::ZipkinRestart) => "OTLP: Collector away, then back",
+            (Exporter::Otlp, Case::ZipkinSlow) => "OTLP: Collector slow (2 s an upload)",
+            (Exporter::Otlp, Case::ZipkinUnavailable) => "OTLP: Collector 503, Retry-After: 1",
+            (Exporter::Otlp, Case::ZipkinRefuses) => "OTLP: Collector 400 (a body cut short)",
+            (Exporter::Otlp, case) => panic!("{case:?} does not run over OTLP"),
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -163,6 +205,8 @@ impl Scale {
 /// What a case did, and what came of it.
 pub struct Report {
     pub case: Case,
+    /// How the services sent their spans.
+    pub exporter: Exporter,
     /// Every request of the load, in the order they were due.
     pub answers: Vec<Answer>,
     /// When the fault was made, and when it was undone.
@@ -173,10 +217,11 @@ pub struct Report {
     pub settled: Option<bool>,
     /// Which Zipkin judged: the real one or the stand-in.
     pub judge: &'static str,
-    /// Every upload that crossed the wire, with Zipkin's answer.
+    /// Every upload that crossed the wire, with the receiver's answer
+    /// (Zipkin's, or over OTLP the Collector's).
     pub uploads: Vec<Upload>,
-    /// The spans of every upload Zipkin took, in order (a span sent twice
-    /// is here twice).
+    /// The spans of every upload the receiver took, in order (a span sent
+    /// twice is here twice).
     pub spans: Vec<Value>,
     /// When Zipkin's last life began (a killed Zipkin forgets), and every
     /// span it holds at the end, read through its API.
@@ -194,12 +239,29 @@ pub struct Report {
     pub logs: BTreeMap<&'static str, Vec<String>>,
 }
 
-/// Runs `case` at `scale`, and stops the stack.
+/// Runs `case` at `scale`, every service on Zipkin's v2 JSON, and stops
+/// the stack.
 pub async fn run(case: Case, scale: Scale) -> Report {
+    run_over(case, scale, Exporter::ZipkinJson).await
+}
+
+/// Runs `case` at `scale`, every service sending as `exporter` says (over
+/// OTLP, one of [`Case::OVER_OTLP`]), and stops the stack.
+pub async fn run_over(case: Case, scale: Scale, exporter: Exporter) -> Report {
+    let otlp = exporter == Exporter::Otlp;
+    assert!(
+        !otlp || Case::OVER_OTLP.contains(&case),
+        "{case:?} does not run over OTLP"
+    );
     let mut builder = Stack::builder()
         .through_wire()
         // The measurement: spans leave every 500 ms at the latest.
         .env("OTEL_BSP_SCHEDULE_DELAY", "500");
+    if otlp {
+        builder = Api::ALL
+            .into_iter()
+            .fold(builder, |builder, api| builder.otlp(api));
+    }
     match case {
         Case::ZipkinRestart => {
             // Away for the fault and then the time a real Zipkin takes to
@@ -230,7 +292,11 @@ pub async fn run(case: Case, scale: Scale) -> Report {
     let fault_began = Instant::now();
     let mut killed = false;
     match case {
+        // The receiver away, its queue kept: the wire answers no upload.
+        Case::ZipkinRestart if otlp => stack.wire().set_fault(Fault::Away),
         Case::ZipkinRestart | Case::ZipkinAwayLong => stack.zipkin.kill().await,
+        // The Collector refuses, in its own words, what it cannot read.
+        Case::ZipkinRefuses if otlp => stack.wire().set_fault(Fault::CutShort),
         Case::ZipkinSlow => stack.wire().set_fault(Fault::Slow(SLOW_ANSWER)),
         Case::ZipkinUnavailable => stack
             .wire()
@@ -248,6 +314,7 @@ pub async fn run(case: Case, scale: Scale) -> Report {
     }
     let rss_kib = watch_memory(&mut stack, fault_began + fault).await;
     match case {
+        Case::ZipkinRestart if otlp => stack.wire().set_fault(Fault::None),
         Case::ZipkinRestart | Case::ZipkinAwayLong => stack.zipkin.restart().await,
         Case::CalleeKilled | Case::CalleeStopped => stack.api_03.restart().await,
         _ => stack.wire().set_fault(Fault::None),
@@ -292,10 +359,13 @@ pub async fn run(case: Case, scale: Scale) -> Report {
     }
     let uploads = stack.wire().uploads();
     let life_began = stack.zipkin.life_began;
+    // Over OTLP, the Collector hands Zipkin what it took tens of
+    // milliseconds after it answered: this waits for it too.
     let must_hold = distinct(&taken_since(&uploads, life_began));
     let stored = stack.zipkin.spans_once_at_least(must_hold).await;
     Report {
         case,
+        exporter,
         answers,
         fault_began,
         fault_ended,
@@ -498,7 +568,7 @@ impl Report {
         }
         format!(
             "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} ({:.2}×) | {} |",
-            self.case.name(),
+            self.case.name_over(self.exporter),
             statuses.join(", "),
             total.ended,
             self.total_received(),

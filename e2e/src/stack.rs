@@ -105,8 +105,10 @@ pub struct StackBuilder {
 
 impl StackBuilder {
     /// `api` sends its spans over OTLP (`OTEL_TRACES_EXPORTER=otlp`), to
-    /// a [`Collector`] that hands them to the stack's Zipkin; the others
-    /// keep Zipkin's v2 JSON. For our services and OpenTelemetry-Python.
+    /// a [`Collector`] that hands them to the stack's Zipkin (across the
+    /// [`Wire`], with [`StackBuilder::through_wire`], which then stands in
+    /// front of the Collector); the others keep Zipkin's v2 JSON. For our
+    /// services and OpenTelemetry-Python.
     pub fn otlp(mut self, api: Api) -> Self {
         self.otlp[api as usize] = true;
         self
@@ -119,8 +121,9 @@ impl StackBuilder {
         self
     }
 
-    /// Sends every upload across a [`Wire`] on its way to Zipkin, which
-    /// records it and can make faults ([`Stack::wire`]).
+    /// Sends every upload across a [`Wire`] on its way to Zipkin, or to
+    /// the Collector for the services on OTLP, which records it and can
+    /// make faults ([`Stack::wire`]).
     pub fn through_wire(mut self) -> Self {
         self.wire = true;
         self
@@ -187,12 +190,17 @@ impl StackBuilder {
             None if self.zipkin_endpoint.is_some() => Zipkin::away(),
             None => Zipkin::start().await,
         };
-        let wire = match self.wire {
-            true => Some(Wire::start(&zipkin.url()).await),
-            false => None,
-        };
         let collector = match self.otlp.contains(&true) {
             true => Some(Collector::start(&zipkin).await),
+            false => None,
+        };
+        // In front of the Collector too: its OTLP uploads cross the wire,
+        // and the Collector hands the spans straight to Zipkin.
+        let wire = match self.wire {
+            true => {
+                let otlp = collector.as_ref().map(Collector::otlp_endpoint);
+                Some(Wire::start_with_otlp(&zipkin.url(), otlp.as_deref()).await)
+            }
             false => None,
         };
         let endpoint = match (&self.zipkin_endpoint, &wire) {
@@ -256,10 +264,11 @@ impl StackBuilder {
             };
             if let (true, Some(collector)) = (self.otlp[api as usize], &collector) {
                 env.push(("OTEL_TRACES_EXPORTER".to_owned(), "otlp".to_owned()));
-                env.push((
-                    "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
-                    collector.otlp_endpoint(),
-                ));
+                let otlp_endpoint = match &wire {
+                    Some(wire) => wire.otlp_endpoint(),
+                    None => collector.otlp_endpoint(),
+                };
+                env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), otlp_endpoint));
             }
             if self.restartable[api as usize] {
                 let port = RefusingPort::new();
