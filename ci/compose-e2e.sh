@@ -23,9 +23,17 @@
 #     browser -> api_01 link; the load profile's traffic service makes
 #     traces arrive, red ones among them, and stops with 0; and the images'
 #     promises (no shell, non-root, ports, sizes, a cached dependency layer);
-#  5. removes everything it made, even on failure, and prints phase timings.
+#  5. then, that stack down, runs it over OTLP as users would
+#     (docker-compose.yml with docker-compose.otlp.yml, unchanged), with a
+#     local stand-in for the Collector's image, the same release built from
+#     its pinned modules (ci/otel-collector.sh; ci/otel-collector-image/Dockerfile):
+#     one request to api_01 gives, at the real Zipkin's API, one trace of 9
+#     spans from the three containers, every one carried by the Collector,
+#     and the three dependency links;
+#  6. removes everything it made, even on failure, and prints phase timings.
 #
-# Run from anywhere: bash ci/compose-e2e.sh (as root).
+# Run from anywhere: bash ci/compose-e2e.sh (as root; Go too, unless
+# ci/otel-collector.sh has built the Collector already).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +63,12 @@ phase() {
 compose() {
     docker-compose -p "$project" -f "$src/docker-compose.yml" "$@"
 }
+# With the OTLP override, as users run it; the same project, once the stack
+# above is down.
+compose_otlp() {
+    docker-compose -p "$project" -f "$src/docker-compose.yml" -f "$src/docker-compose.otlp.yml" "$@"
+}
+stack=compose # the one up, for the teardown
 
 dockerd_pid=""
 cleanup() {
@@ -62,10 +76,10 @@ cleanup() {
     phase "teardown"
     if [[ -n $dockerd_pid && -f $src/docker-compose.yml ]]; then
         if [[ $status -ne 0 ]]; then
-            compose ps || true
-            compose logs --no-color --tail 40 || true
+            "$stack" ps || true
+            "$stack" logs --no-color --tail 40 || true
         fi
-        compose --profile load down --volumes --remove-orphans --rmi all >/dev/null 2>&1 || true
+        "$stack" --profile load down --volumes --remove-orphans --rmi all >/dev/null 2>&1 || true
     fi
     if [[ -n $dockerd_pid ]]; then
         "$docker" image prune --all --force >/dev/null 2>&1 || true
@@ -233,6 +247,23 @@ cp /usr/local/share/ca-certificates/*.crt "$work/ca/" 2>/dev/null || true
 "$docker" rm rust-builder-prep >/dev/null
 
 phase "make the Zipkin image (JRE + pinned jar)"
+# stand_in IMAGE DOCKERFILE FILE NAME: builds IMAGE, a local stand-in for
+# an image nothing can pull here, from DOCKERFILE on the Debian base, with
+# FILE alone in its context, as NAME.
+stand_in() {
+    local image=$1 dockerfile=$2 file=$3 name=$4
+    local context="$work/context-$name"
+    mkdir -p "$context"
+    cp "$file" "$context/$name"
+    if ! "$docker" build --build-arg "BASE=$debian_image" -t "$image" \
+        -f "$dockerfile" "$context" >"$context.log" 2>&1; then
+        tail -40 "$context.log"
+        exit 1
+    fi
+    grep -E '^(Step|Successfully tagged)' "$context.log" || true
+    rm -rf "$context"
+}
+
 # The one image docker-compose.yml names without building it. The real one
 # cannot be pulled here: ci/zipkin-image/Dockerfile makes it, under the same
 # name, from the same Debian and the real server's jar, which
@@ -243,15 +274,7 @@ mapfile -t pulled < <(compose config | sed -n 's/^    image: //p' | grep -v '^zi
     { echo "expected one image to pull, openzipkin/zipkin, not: ${pulled[*]}"; exit 1; }
 zipkin_image=${pulled[0]}
 jar=$(bash "$src/ci/zipkin-server.sh")
-mkdir -p "$work/zipkin-context"
-cp "$jar" "$work/zipkin-context/zipkin-server.jar"
-if ! "$docker" build --build-arg "BASE=$debian_image" -t "$zipkin_image" \
-    -f "$src/ci/zipkin-image/Dockerfile" "$work/zipkin-context" >"$work/zipkin-build.log" 2>&1; then
-    tail -40 "$work/zipkin-build.log"
-    exit 1
-fi
-grep -E '^(Step|Successfully tagged)' "$work/zipkin-build.log" || true
-rm -rf "$work/zipkin-context"
+stand_in "$zipkin_image" "$src/ci/zipkin-image/Dockerfile" "$jar" zipkin-server.jar
 echo "$zipkin_image: $("$docker" image ls --format '{{.Size}}' "$zipkin_image")," \
     "$(basename "$jar"), $("$docker" run --rm --entrypoint java "$zipkin_image" -version 2>&1 | head -1)"
 
@@ -420,3 +443,73 @@ grep -A1 'RUN cargo chef cook' "$work/rebuild.log" | grep -q 'Using cache' ||
 grep -A1 'RUN cargo build' "$work/rebuild.log" | grep -q 'Running in' ||
     { echo "the changed handler was not rebuilt"; exit 1; }
 echo "dependency layer: cached; application layer: rebuilt"
+
+phase "OTLP: stack down, Collector image made"
+# docker-compose.yml's stack goes, images kept: the OTLP run starts from a
+# fresh Zipkin, so what it finds there came over OTLP.
+compose --profile load down --volumes --remove-orphans >"$work/down.log" 2>&1 || { tail -20 "$work/down.log"; exit 1; }
+# The one image the override adds, which it pulls and nothing here can:
+# made under its name from the Collector that ci/otel-collector.sh builds
+# (in the repository's own target directory, where CI's OTLP step has
+# built it already; the copy here has the same sources), the release the
+# tag names.
+mapfile -t added < <(compose_otlp config | sed -n 's/^    image: //p' | grep -v -e '^zipkin-b3-demo/' -e "^$zipkin_image\$" | sort -u)
+[[ ${#added[@]} -eq 1 && ${added[0]} == otel/opentelemetry-collector-contrib:* ]] ||
+    { echo "expected one image added by the override, the Collector's, not: ${added[*]}"; exit 1; }
+collector_image=${added[0]}
+built=$(sed -n 's/^[[:space:]]*Version:[[:space:]]*"\([^"]*\)".*/\1/p' "$src/ci/otel-collector/main.go")
+[[ ${collector_image##*:} == "$built" ]] ||
+    { echo "$collector_image, but ci/otel-collector/ builds $built"; exit 1; }
+collector_bin=$(bash "$repo/ci/otel-collector.sh")
+stand_in "$collector_image" "$src/ci/otel-collector-image/Dockerfile" "$collector_bin" otelcol-contrib
+echo "$collector_image: $("$docker" image ls --format '{{.Size}}' "$collector_image"), Collector v$built" \
+    "(ci/otel-collector/: otlp receiver, zipkin and debug exporters)"
+
+phase "OTLP: up --build, with the OTLP override"
+stack=compose_otlp
+if ! compose_otlp up --build -d >"$work/otlp-up.log" 2>&1; then
+    grep -E '^(Step|Successfully tagged|Creating|Building)' "$work/otlp-up.log" || true
+    tail -40 "$work/otlp-up.log"
+    exit 1
+fi
+grep -E '^(Successfully tagged|Creating)' "$work/otlp-up.log" || true
+collector_up() {
+    local id
+    id=$(compose_otlp ps -q otel-collector)
+    [[ $("$docker" inspect --format '{{.State.Status}} {{.RestartCount}}' "$id") == "running 0" ]]
+}
+wait_until 120 "all four services healthy" healthy
+wait_until 10 "the Collector running" collector_up
+compose_otlp ps
+id=$(compose_otlp ps -q otel-collector)
+pid=$("$docker" inspect --format '{{.State.Pid}}' "$id")
+ports=$("$docker" port "$id" | tr '\n' ' ')
+echo "otel-collector: runs as uid $(awk '/^Uid:/ { print $3 }' "/proc/$pid/status")" \
+    "(USER $("$docker" inspect --format '{{.Config.User}}' "$id")); published: ${ports:-none}"
+[[ -z $ports ]] || { echo "the Collector must stay internal"; exit 1; }
+compose_otlp logs --no-color otel-collector | grep -E 'Starting HTTP server|Everything is ready' || true
+
+phase "OTLP: one request, through the Collector"
+answer=$(curl -sS --max-time 20 "$api_01")
+echo "$answer" | jq -c '{service, trace_id, zipkin_url, downstream: (.downstream | keys)}'
+trace_id=$(echo "$answer" | jq -er .trace_id)
+wait_until 30 "9 spans of trace $trace_id in Zipkin" has_spans "$trace_id" 9
+trace=$(trace "$trace_id")
+show_trace "$trace"
+[[ $(echo "$trace" | jq length) -eq 9 ]] || { echo "expected 9 spans"; exit 1; }
+[[ $(trace_count) -eq 1 ]] || { echo "expected exactly one trace"; exit 1; }
+services=$(echo "$trace" | jq -c '[.[].localEndpoint.serviceName] | unique')
+[[ $services == '["api_01","api_02","api_03"]' ]] || { echo "services: $services"; exit 1; }
+# The Collector's mark: its zipkin exporter writes the instrumentation
+# scope's name as the tag otel.library.name, which our v2 JSON never sends
+# (e2e/tests/interop.rs reads the same mark).
+scopes=$(echo "$trace" | jq -c '[.[].tags["otel.library.name"]] | unique')
+echo "otel.library.name on the spans: $scopes"
+[[ $(echo "$trace" | jq '[.[] | select(.tags["otel.library.name"] == null)] | length') -eq 0 ]] ||
+    { echo "spans that did not come through the Collector"; exit 1; }
+links=$(links)
+echo "dependency links: $links"
+[[ $links == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] || { echo "unexpected links"; exit 1; }
+
+phase "OTLP: down"
+compose_otlp down --volumes --remove-orphans >"$work/otlp-down.log" 2>&1 || { tail -20 "$work/otlp-down.log"; exit 1; }
