@@ -29,6 +29,8 @@ const CALLER_SPAN_128: &str = "e457b5a2e4d86bd1";
 enum Exporters {
     AllJson,
     AllOtlp,
+    /// Every service over OTLP in its JSON encoding, gzip-compressed.
+    AllOtlpJsonGzip,
     /// api_02 over OTLP, api_01 and api_03 over v2 JSON.
     Mixed,
 }
@@ -76,6 +78,11 @@ async fn run(exporters: Exporters, join: bool) -> Outcome {
         Exporters::AllOtlp => Api::ALL
             .into_iter()
             .fold(builder, |builder, api| builder.otlp(api)),
+        Exporters::AllOtlpJsonGzip => Api::ALL
+            .into_iter()
+            .fold(builder, |builder, api| builder.otlp(api))
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+            .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
         Exporters::Mixed => builder.otlp(Api::Api02),
     };
     let mut stack = builder.start().await;
@@ -146,6 +153,7 @@ async fn over_otlp_our_traces_and_links_are_those_of_zipkins_json() {
         let json = run(Exporters::AllJson, join).await;
         let otlp = run(Exporters::AllOtlp, join).await;
         let mixed = run(Exporters::Mixed, join).await;
+        let json_gzip = run(Exporters::AllOtlpJsonGzip, join).await;
         println!(
             "join={join}, every exporter alike:\n{}",
             otlp.trees.join("\n--\n")
@@ -155,10 +163,15 @@ async fn over_otlp_our_traces_and_links_are_those_of_zipkins_json() {
             mixed.trees, json.trees,
             "join={join}: mixed against v2 JSON"
         );
+        assert_eq!(
+            json_gzip.trees, json.trees,
+            "join={join}: OTLP's JSON, gzipped, against v2 JSON"
+        );
         assert_eq!(otlp.links, json.links, "join={join}");
+        assert_eq!(json_gzip.links, json.links, "join={join}");
         assert_eq!(mixed.links, json.links, "join={join}");
         // The 64-bit id stays 16 digits: the trace of py_zipkin's spans.
-        for outcome in [&json, &otlp, &mixed] {
+        for outcome in [&json, &otlp, &mixed, &json_gzip] {
             assert!(
                 outcome.trace_ids.iter().any(|id| id == TRACE_64),
                 "{outcome:?}"
