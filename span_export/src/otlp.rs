@@ -4,11 +4,12 @@
 //! OpenTelemetry Collector, Jaeger, Tempo, or Zipkin with its OTLP module.
 //!
 //! The messages and the mapping from the SDK's spans are
-//! `opentelemetry-proto`'s, the OpenTelemetry project's own; nothing of the
-//! wire format is written here. What this file adds is the receiver's
-//! rules from the OTLP specification (its "OTLP/HTTP" section): which
-//! answers are tried again, and a partial success, whose refused spans are
-//! counted as lost with the receiver's message.
+//! `opentelemetry-proto`'s, the OpenTelemetry project's own: no span is
+//! written by hand here. What this file adds is the receiver's rules from
+//! the OTLP specification (its "OTLP/HTTP" section): which answers are
+//! tried again, a partial success, whose refused spans are counted as lost
+//! with the receiver's message, and the words of a refusal. Two small
+//! readers of answers are our own, each saying why.
 //!
 //! OTLP carries each span once, with its own ids, so a B3 trace needs no
 //! change to cross it: docs/otlp.md says how Zipkin's OTLP module reads a
