@@ -169,6 +169,31 @@ pub fn binaries() -> &'static Path {
     })
 }
 
+/// Starts our binary `name` with `vars` set, expecting it to refuse them:
+/// it must exit with an error within [`crate::EXIT_LIMIT`] (a service that
+/// took them would serve on, and is killed then). Gives what it wrote to
+/// stderr, where the refusal names the variable.
+pub fn refused_at_start(name: &str, vars: &[(&str, &str)]) -> String {
+    let mut service = std::process::Command::new(binaries().join(name))
+        .envs(vars.iter().copied())
+        .env("PORT", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{name} runs: {error}"));
+    let deadline = Instant::now() + crate::EXIT_LIMIT;
+    while service.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = service.kill();
+    let output = service.wait_with_output().unwrap();
+    assert!(
+        output.status.code().is_some_and(|code| code != 0),
+        "{name} with {vars:?}: {output:?}"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// One running service process.
 pub struct Service {
     pub name: String,

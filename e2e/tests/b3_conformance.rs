@@ -542,25 +542,7 @@ fn an_unknown_propagator_stops_the_service_with_the_variable_named() {
         ("b3,none", "none cannot be listed with other propagators"),
         ("w3c", "unknown propagator \"w3c\""),
     ] {
-        let mut api_02 = std::process::Command::new(binaries().join("api_02"))
-            .env("OTEL_PROPAGATORS", list)
-            .env("PORT", "0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("api_02 runs");
-        // A service that took the list would serve on: stop waiting then.
-        let deadline = std::time::Instant::now() + EXIT_LIMIT;
-        while api_02.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = api_02.kill();
-        let output = api_02.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.code().is_some_and(|code| code != 0),
-            "{list}: {output:?}"
-        );
+        let stderr = refused_at_start("api_02", &[("OTEL_PROPAGATORS", list)]);
         let named = format!("OTEL_PROPAGATORS={list:?} is invalid");
         assert!(
             stderr.contains(&named) && stderr.contains(reason),

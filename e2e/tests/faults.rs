@@ -11,12 +11,10 @@
 //! The cases run one at a time (each has a stack and a load of its own):
 //! side by side on a small machine they would measure each other.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    time::Duration,
-};
+use std::{collections::BTreeMap, time::Duration};
 
 use e2e::{
+    fault_checks::*,
     faults::{self, Case, Report, Scale, trace_id},
     *,
 };
@@ -31,133 +29,6 @@ async fn run(case: Case) -> Report {
     let report = faults::run(case, Scale::TEST).await;
     println!("{}\n{}", Report::head(), report.row());
     report
-}
-
-/// Every service's every account balances; Zipkin took, from each service
-/// with no killed life, exactly the spans it exported; and Zipkin holds
-/// each span it took in its last life, once, and nothing else.
-fn accounts_balance(report: &Report) {
-    zipkin_holds_what_it_took(report);
-    for (name, (accounts, killed)) in &report.accounts {
-        assert!(!accounts.is_empty() || *killed, "{name} gave no account");
-        for account in accounts {
-            assert!(account.balances(), "{name}: {account:?}");
-        }
-        if !killed {
-            let exported: u64 = accounts.iter().map(|account| account.exported).sum();
-            assert_eq!(
-                report.received(name) as u64,
-                exported,
-                "{name}: received against exported: {accounts:?}"
-            );
-        }
-    }
-}
-
-/// What Zipkin holds at the end (read through its API) is, span for span,
-/// what it took in its last life (recorded on the wire): a span sent twice
-/// is held once.
-fn zipkin_holds_what_it_took(report: &Report) {
-    let keys =
-        |spans: Vec<&Value>| -> BTreeSet<_> { spans.into_iter().map(faults::span_key).collect() };
-    let stored: Vec<&Value> = report.stored.iter().collect();
-    assert_eq!(
-        stored.len(),
-        faults::distinct(&stored),
-        "{} holds a span twice",
-        report.judge
-    );
-    let (held, taken) = (keys(stored), keys(report.taken_in_last_life()));
-    let missing: Vec<_> = taken.difference(&held).take(3).collect();
-    let extra: Vec<_> = held.difference(&taken).take(3).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{} holds {} spans, took {}: missing {missing:?}, never taken {extra:?}",
-        report.judge,
-        held.len(),
-        taken.len()
-    );
-}
-
-/// Every trace of the load is whole in Zipkin: its nine spans held, and
-/// Zipkin's own links count each of the three calls once a trace.
-fn zipkin_links_every_trace(report: &Report) {
-    let traces = report.answers.len() as u64;
-    assert_eq!(
-        report.stored.len() as u64,
-        traces * SPANS_PER_REQUEST as u64,
-        "{}",
-        report.judge
-    );
-    let expected: BTreeMap<_, _> = one_request_links()
-        .into_keys()
-        .map(|pair| (pair, traces))
-        .collect();
-    assert_eq!(call_counts(&report.links), expected, "{}", report.judge);
-}
-
-/// Every request got `200`.
-fn all_answered(report: &Report) {
-    let failed: Vec<_> = report
-        .answers
-        .iter()
-        .filter(|answer| !answer.ok())
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} failed: {:#?}",
-        failed.len(),
-        &failed[..failed.len().min(3)]
-    );
-}
-
-/// Requests during the fault were not slowed by it: their p99 stays far
-/// below the time Zipkin takes (a request that waited on an upload would
-/// take at least that).
-fn not_slowed(report: &Report, zipkin_takes: Duration) {
-    let (before, during) = report.p99s();
-    assert!(
-        during < zipkin_takes / 2,
-        "p99 {during:?} during the fault ({before:?} before it)"
-    );
-}
-
-/// The spans of every trace of the load, by trace id.
-fn traces_of_the_load(report: &Report) -> BTreeMap<String, Vec<Value>> {
-    report
-        .answers
-        .iter()
-        .filter_map(trace_id)
-        .map(|trace| {
-            let spans = of_trace(&report.spans, &trace)
-                .into_iter()
-                .cloned()
-                .collect();
-            (trace, spans)
-        })
-        .collect()
-}
-
-/// Every trace of the load is whole by Zipkin's rules: its nine spans in
-/// one tree (spans received twice merge, as Zipkin merges them).
-fn every_trace_whole(report: &Report) {
-    let traces = traces_of_the_load(report);
-    assert_eq!(traces.len(), report.answers.len());
-    for (trace, spans) in traces {
-        let tree = TraceTree::build(&spans).unwrap();
-        assert!(tree.is_whole(), "{trace}: {tree}");
-        assert_eq!(tree.spans().len(), SPANS_PER_REQUEST, "{trace}: {tree}");
-    }
-}
-
-fn nothing_lost_or_dropped(report: &Report) {
-    let total = report.total();
-    assert_eq!((total.dropped, total.lost), (0, 0), "{total:?}");
-    assert_eq!(
-        report.settled,
-        Some(true),
-        "every span arrived before the stop"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

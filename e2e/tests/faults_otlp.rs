@@ -14,12 +14,13 @@
 //! Ignored by `cargo test`, which needs no Go: `bash ci/otlp.sh` builds the
 //! Collector and runs these with the real Zipkin server.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    time::Duration,
-};
+use std::{collections::BTreeSet, time::Duration};
 
 use e2e::{
+    fault_checks::{
+        self, all_answered, every_trace_whole, not_slowed, nothing_lost_or_dropped,
+        zipkin_links_every_trace,
+    },
     faults::{self, Case, Exporter, Report, Scale, trace_id},
     *,
 };
@@ -51,125 +52,15 @@ fn every_upload_read(report: &Report) {
     }
 }
 
-/// Every service's every account balances; the Collector took, from each
-/// service, exactly the spans it exported; and Zipkin holds each span the
-/// Collector took, once, and nothing else.
+/// Every upload crossed the wire as OTLP and was read, no service was
+/// killed, and the account is as exact as over v2 JSON
+/// ([`fault_checks::accounts_balance`]), the Collector being the receiver.
 fn accounts_balance(report: &Report) {
     every_upload_read(report);
-    zipkin_holds_what_the_collector_took(report);
-    for (name, (accounts, killed)) in &report.accounts {
+    for (name, (_, killed)) in &report.accounts {
         assert!(!killed, "{name}: no service is killed over OTLP");
-        assert!(!accounts.is_empty(), "{name} gave no account");
-        for account in accounts {
-            assert!(account.balances(), "{name}: {account:?}");
-        }
-        let exported: u64 = accounts.iter().map(|account| account.exported).sum();
-        assert_eq!(
-            report.received(name) as u64,
-            exported,
-            "{name}: received against exported: {accounts:?}"
-        );
     }
-}
-
-/// What Zipkin holds at the end (read through its API, once it held as
-/// many spans as the Collector took: it hands them on after it answers) is,
-/// span for span, what the Collector took (recorded on the wire).
-fn zipkin_holds_what_the_collector_took(report: &Report) {
-    let keys =
-        |spans: Vec<&Value>| -> BTreeSet<_> { spans.into_iter().map(faults::span_key).collect() };
-    let stored: Vec<&Value> = report.stored.iter().collect();
-    assert_eq!(
-        stored.len(),
-        faults::distinct(&stored),
-        "{} holds a span twice",
-        report.judge
-    );
-    let (held, taken) = (keys(stored), keys(report.taken_in_last_life()));
-    let missing: Vec<_> = taken.difference(&held).take(3).collect();
-    let extra: Vec<_> = held.difference(&taken).take(3).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{} holds {} spans, the Collector took {}: missing {missing:?}, never taken {extra:?}",
-        report.judge,
-        held.len(),
-        taken.len()
-    );
-}
-
-/// Every trace of the load is whole in Zipkin: its nine spans held, and
-/// Zipkin's own links count each of the three calls once a trace.
-fn zipkin_links_every_trace(report: &Report) {
-    let traces = report.answers.len() as u64;
-    assert_eq!(
-        report.stored.len() as u64,
-        traces * SPANS_PER_REQUEST as u64,
-        "{}",
-        report.judge
-    );
-    let expected: BTreeMap<_, _> = one_request_links()
-        .into_keys()
-        .map(|pair| (pair, traces))
-        .collect();
-    assert_eq!(call_counts(&report.links), expected, "{}", report.judge);
-}
-
-/// Every request got `200`.
-fn all_answered(report: &Report) {
-    let failed: Vec<_> = report
-        .answers
-        .iter()
-        .filter(|answer| !answer.ok())
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} failed: {:#?}",
-        failed.len(),
-        &failed[..failed.len().min(3)]
-    );
-}
-
-/// Requests during the fault were not slowed by it: their p99 stays far
-/// below the time the receiver takes.
-fn not_slowed(report: &Report, receiver_takes: Duration) {
-    let (before, during) = report.p99s();
-    assert!(
-        during < receiver_takes / 2,
-        "p99 {during:?} during the fault ({before:?} before it)"
-    );
-}
-
-/// Every trace of the load is whole by Zipkin's rules, in what the
-/// Collector took: its nine spans in one tree.
-fn every_trace_whole(report: &Report) {
-    let traces: BTreeMap<String, Vec<Value>> = report
-        .answers
-        .iter()
-        .filter_map(trace_id)
-        .map(|trace| {
-            let spans = of_trace(&report.spans, &trace)
-                .into_iter()
-                .cloned()
-                .collect();
-            (trace, spans)
-        })
-        .collect();
-    assert_eq!(traces.len(), report.answers.len());
-    for (trace, spans) in traces {
-        let tree = TraceTree::build(&spans).unwrap();
-        assert!(tree.is_whole(), "{trace}: {tree}");
-        assert_eq!(tree.spans().len(), SPANS_PER_REQUEST, "{trace}: {tree}");
-    }
-}
-
-fn nothing_lost_or_dropped(report: &Report) {
-    let total = report.total();
-    assert_eq!((total.dropped, total.lost), (0, 0), "{total:?}");
-    assert_eq!(
-        report.settled,
-        Some(true),
-        "every span arrived before the stop"
-    );
+    fault_checks::accounts_balance(report);
 }
 
 /// The spans that failed were tried again, and got through.

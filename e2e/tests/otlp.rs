@@ -223,25 +223,7 @@ fn an_otlp_setting_a_service_cannot_honour_stops_it_with_the_variable_named() {
             "is not key=value",
         ),
     ] {
-        let mut command = std::process::Command::new(binaries().join("api_02"));
-        command
-            .envs(vars.iter().copied())
-            .env("PORT", "0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut api_02 = command.spawn().expect("api_02 runs");
-        // A service that took the setting would serve on: stop waiting then.
-        let deadline = std::time::Instant::now() + EXIT_LIMIT;
-        while api_02.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = api_02.kill();
-        let output = api_02.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.code().is_some_and(|code| code != 0),
-            "{vars:?}: {output:?}"
-        );
+        let stderr = refused_at_start("api_02", &vars);
         assert!(
             stderr.contains(named) && stderr.contains(reason),
             "{vars:?}: {stderr}"
