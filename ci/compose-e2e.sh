@@ -317,25 +317,32 @@ trace_count() { traces | jq length; }
 trace() { curl -sS --max-time 5 "$zipkin/api/v2/trace/$1"; }
 links() { curl -sS --max-time 5 "$zipkin/api/v2/dependencies?$(window)" | jq -c 'sort_by(.parent, .child) | map([.parent, .child, .callCount])'; }
 
-phase "one request, one trace"
-answer=$(curl -sS --max-time 20 "$api_01")
-echo "$answer" | jq -c '{service, trace_id, zipkin_url, downstream: (.downstream | keys)}'
-trace_id=$(echo "$answer" | jq -er .trace_id)
 has_spans() { [[ $(trace "$1" | jq length) -ge $2 ]]; }
-wait_until 30 "9 spans of trace $trace_id in Zipkin" has_spans "$trace_id" 9
 show_trace() {
     echo "Zipkin holds (service kind name id parentId):"
     jq -r 'sort_by(.timestamp)[] | [.localEndpoint.serviceName, (.kind // "INTERNAL"), .name, .id, (.parentId // "-")] | @tsv' <<<"$1"
 }
-trace=$(trace "$trace_id")
-show_trace "$trace"
-[[ $(echo "$trace" | jq length) -eq 9 ]] || { echo "expected 9 spans"; exit 1; }
-[[ $(trace_count) -eq 1 ]] || { echo "expected exactly one trace"; exit 1; }
-services=$(echo "$trace" | jq -c '[.[].localEndpoint.serviceName] | unique')
-[[ $services == '["api_01","api_02","api_03"]' ]] || { echo "services: $services"; exit 1; }
-links=$(links)
-echo "dependency links: $links"
-[[ $links == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] || { echo "unexpected links"; exit 1; }
+# one_request_one_trace: one request to api_01, then, at Zipkin's API, its
+# one trace of 9 spans from the three services, the only trace there, and
+# the three links. Leaves the answer in $answer and the trace in $trace.
+one_request_one_trace() {
+    answer=$(curl -sS --max-time 20 "$api_01")
+    echo "$answer" | jq -c '{service, trace_id, zipkin_url, downstream: (.downstream | keys)}'
+    trace_id=$(echo "$answer" | jq -er .trace_id)
+    wait_until 30 "9 spans of trace $trace_id in Zipkin" has_spans "$trace_id" 9
+    trace=$(trace "$trace_id")
+    show_trace "$trace"
+    [[ $(echo "$trace" | jq length) -eq 9 ]] || { echo "expected 9 spans"; exit 1; }
+    [[ $(trace_count) -eq 1 ]] || { echo "expected exactly one trace"; exit 1; }
+    services=$(echo "$trace" | jq -c '[.[].localEndpoint.serviceName] | unique')
+    [[ $services == '["api_01","api_02","api_03"]' ]] || { echo "services: $services"; exit 1; }
+    links=$(links)
+    echo "dependency links: $links"
+    [[ $links == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] || { echo "unexpected links"; exit 1; }
+}
+
+phase "one request, one trace"
+one_request_one_trace
 # The answer's link opens the trace in Zipkin's UI.
 curl -fsS --max-time 5 -o /dev/null "$(echo "$answer" | jq -er .zipkin_url)" ||
     { echo "the answer's zipkin_url does not open"; exit 1; }
@@ -490,16 +497,7 @@ echo "otel-collector: runs as uid $(awk '/^Uid:/ { print $3 }' "/proc/$pid/statu
 compose_otlp logs --no-color otel-collector | grep -E 'Starting HTTP server|Everything is ready' || true
 
 phase "OTLP: one request, through the Collector"
-answer=$(curl -sS --max-time 20 "$api_01")
-echo "$answer" | jq -c '{service, trace_id, zipkin_url, downstream: (.downstream | keys)}'
-trace_id=$(echo "$answer" | jq -er .trace_id)
-wait_until 30 "9 spans of trace $trace_id in Zipkin" has_spans "$trace_id" 9
-trace=$(trace "$trace_id")
-show_trace "$trace"
-[[ $(echo "$trace" | jq length) -eq 9 ]] || { echo "expected 9 spans"; exit 1; }
-[[ $(trace_count) -eq 1 ]] || { echo "expected exactly one trace"; exit 1; }
-services=$(echo "$trace" | jq -c '[.[].localEndpoint.serviceName] | unique')
-[[ $services == '["api_01","api_02","api_03"]' ]] || { echo "services: $services"; exit 1; }
+one_request_one_trace
 # The Collector's mark: its zipkin exporter writes the instrumentation
 # scope's name as the tag otel.library.name, which our v2 JSON never sends
 # (e2e/tests/interop.rs reads the same mark).
@@ -507,9 +505,6 @@ scopes=$(echo "$trace" | jq -c '[.[].tags["otel.library.name"]] | unique')
 echo "otel.library.name on the spans: $scopes"
 [[ $(echo "$trace" | jq '[.[] | select(.tags["otel.library.name"] == null)] | length') -eq 0 ]] ||
     { echo "spans that did not come through the Collector"; exit 1; }
-links=$(links)
-echo "dependency links: $links"
-[[ $links == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] || { echo "unexpected links"; exit 1; }
 
 phase "OTLP: down"
 compose_otlp down --volumes --remove-orphans >"$work/otlp-down.log" 2>&1 || { tail -20 "$work/otlp-down.log"; exit 1; }
