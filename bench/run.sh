@@ -12,6 +12,10 @@
 #                                # requests a second for 20 s, as a table:
 #                                # answers, the span account, p99 before and
 #                                # during each fault (e2e/src/faults.rs)
+#   bench/run.sh --zipkin-cluster # instead: Zipkin as two servers over
+#                                # MariaDB behind nginx, each killed in turn,
+#                                # then both, at 50 requests a second: the
+#                                # same table (ci/zipkin-cluster.sh --table)
 #   bench/run.sh --smoke         # a few seconds of each, to check the script
 #   bench/run.sh --clean-build   # also: time a release build from clean
 #
@@ -53,6 +57,7 @@ for arg in "$@"; do
         exec bash bench/slow-clients.sh
         ;;
     --faults) exec cargo run --release --quiet -p e2e --example fault_table ;;
+    --zipkin-cluster) exec bash ci/zipkin-cluster.sh --table ;;
     --clean-build) clean_build=true ;;
     --smoke) ROUNDS=1 DURATION=2 RATE_DURATION=2 C1000_DURATION=3 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;

@@ -14,31 +14,17 @@
 # Central publishes (…/zipkin-server-VERSION-exec.jar.sha256), and pin it.
 set -euo pipefail
 
+# shellcheck source=ci/maven.sh
+source "$(dirname "${BASH_SOURCE[0]}")/maven.sh"
+
 version=3.6.1
 sha256=d8326e0ed4f43855dba81228f688554706e52578a7c782d9a90b73f8680654a1
-# Pinned too, so the fetch does not depend on Maven's default plugin.
-dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.11.0
-
-# Maven's own cache, named explicitly so the path below is known.
-repo=$HOME/.m2/repository
-jar="$repo/io/zipkin/zipkin-server/$version/zipkin-server-$version-exec.jar"
+jar="$maven_repo/io/zipkin/zipkin-server/$version/zipkin-server-$version-exec.jar"
 
 if [[ ! -f $jar ]]; then
     echo "fetching io.zipkin:zipkin-server:$version (exec) from Maven Central" >&2
-    # --strict-checksums: Maven refuses a download whose hash is not the one
-    # Central publishes beside it.
-    if ! log=$(mvn -B -Dstyle.color=never --strict-checksums -Dmaven.repo.local="$repo" \
-        "$dependency_plugin:get" -Dartifact="io.zipkin:zipkin-server:$version:jar:exec" \
-        -Dtransitive=false 2>&1); then
-        echo "$log" >&2
-        exit 1
-    fi
+    maven "$dependency_plugin:get" -Dartifact="io.zipkin:zipkin-server:$version:jar:exec" \
+        -Dtransitive=false
 fi
-
-actual=$(sha256sum "$jar" | cut -d' ' -f1)
-if [[ $actual != "$sha256" ]]; then
-    echo "$jar: SHA-256 $actual, not the pinned $sha256; removed" >&2
-    rm -f "$jar"
-    exit 1
-fi
+check_pinned "$jar" "$sha256"
 echo "$jar"

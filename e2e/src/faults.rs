@@ -37,7 +37,7 @@ use serde_json::Value;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::{
-    Api, EXIT_LIMIT, Fault, Links, SPANS_PER_REQUEST, SpanAccount, Stack, Upload, of_trace, service,
+    Api, EXIT_LIMIT, Fault, Links, SPANS_PER_REQUEST, SpanAccount, Stack, Upload, Zipkin, service,
 };
 
 /// How the services send their spans, and so what the wire stands in
@@ -72,6 +72,13 @@ pub enum Case {
     CalleeKilled,
     /// api_03 stopped with SIGTERM (a rolling restart), then started again.
     CalleeStopped,
+    /// Zipkin as several servers over MariaDB behind nginx
+    /// ([`Zipkin::cluster`]): each server killed and started again in
+    /// turn, the others serving meanwhile.
+    ServersKilledInTurn,
+    /// Zipkin as several servers over MariaDB behind nginx: every server
+    /// killed, then all started again; the store keeps every span.
+    AllServersRestarted,
 }
 
 impl Case {
@@ -85,6 +92,10 @@ impl Case {
         Case::CalleeKilled,
         Case::CalleeStopped,
     ];
+
+    /// The cases of Zipkin as several servers over one store
+    /// ([`Zipkin::cluster`]; `e2e/tests/zipkin_cluster.rs`).
+    pub const CLUSTER: [Case; 2] = [Case::ServersKilledInTurn, Case::AllServersRestarted];
 
     /// The cases that run over OTLP too ([`run_over`]).
     pub const OVER_OTLP: [Case; 4] = [
@@ -117,6 +128,10 @@ impl Case {
             Case::ZipkinAnswersLate => "Zipkin answers after the timeout",
             Case::CalleeKilled => "api_03 kill -9, restarted",
             Case::CalleeStopped => "api_03 SIGTERM, restarted",
+            Case::ServersKilledInTurn => {
+                "2 Zipkin servers over MariaDB: each kill -9, restarted, in turn"
+            }
+            Case::AllServersRestarted => "2 Zipkin servers over MariaDB: both kill -9, restarted",
         }
     }
 
@@ -128,7 +143,15 @@ impl Case {
                 | Case::ZipkinSlow
                 | Case::ZipkinUnavailable
                 | Case::ZipkinAnswersLate
+                | Case::ServersKilledInTurn
+                | Case::AllServersRestarted
         )
+    }
+
+    /// How many Zipkin servers the case runs over one store (none: one
+    /// Zipkin, in memory).
+    pub fn zipkin_servers(self) -> Option<usize> {
+        Case::CLUSTER.contains(&self).then_some(2)
     }
 }
 
@@ -187,10 +210,13 @@ impl Scale {
         after: Duration::from_secs(12),
     };
 
-    /// How long `case`'s fault lasts.
+    /// How long `case`'s fault lasts: for the cases of several servers,
+    /// at least as long as their restarts take.
     pub fn fault_of(&self, case: Case) -> Duration {
         match case {
             Case::ZipkinAwayLong => self.fault * 2,
+            Case::ServersKilledInTurn => self.fault.max(ZIPKIN_START * 2),
+            Case::AllServersRestarted => self.fault + ZIPKIN_START,
             _ => self.fault,
         }
     }
@@ -232,6 +258,9 @@ pub struct Report {
     /// Each service's accounts, one per life that stopped cleanly, and
     /// whether a life of it was killed (and so gave none).
     pub accounts: BTreeMap<&'static str, (Vec<SpanAccount>, bool)>,
+    /// For Zipkin as several servers: each server killed (its address, as
+    /// the balancer names it), and when.
+    pub server_kills: Vec<(String, std::time::Instant)>,
     /// Each service's resident memory (KiB) at the fault's start and at
     /// its highest during the fault.
     pub rss_kib: BTreeMap<&'static str, (u64, u64)>,
@@ -262,11 +291,14 @@ pub async fn run_over(case: Case, scale: Scale, exporter: Exporter) -> Report {
             .into_iter()
             .fold(builder, |builder, api| builder.otlp(api));
     }
+    if let Some(servers) = case.zipkin_servers() {
+        builder = builder.zipkin(Zipkin::cluster(servers).await);
+    }
     match case {
-        Case::ZipkinRestart => {
+        Case::ZipkinRestart | Case::AllServersRestarted => {
             // Away for the fault and then the time a real Zipkin takes to
             // start: the queue holds all of it, so nothing is dropped.
-            let queue = scale.rate * 4.0 * (scale.fault + ZIPKIN_START).as_secs_f64();
+            let queue = scale.rate * 4.0 * (scale.fault_of(case) + ZIPKIN_START).as_secs_f64();
             builder = builder.env("OTEL_BSP_MAX_QUEUE_SIZE", &queue.to_string());
         }
         Case::ZipkinAwayLong => {
@@ -311,12 +343,33 @@ pub async fn run_over(case: Case, scale: Scale, exporter: Exporter) -> Report {
             let exit = stack.api_03.terminate(EXIT_LIMIT).await;
             assert!(exit.success(), "api_03 stopped with {exit}");
         }
+        // All but the last server's restart; the last one's undoes it.
+        Case::ServersKilledInTurn => {
+            let servers = stack.zipkin.servers();
+            for index in 0..servers.count() - 1 {
+                servers.kill(index).await;
+                servers.start_again(index).await;
+            }
+            servers.kill(servers.count() - 1).await;
+        }
+        // Every server away for a while, then all started again; the
+        // store kept their spans.
+        Case::AllServersRestarted => {
+            stack.zipkin.kill().await;
+            sleep(scale.fault).await;
+            stack.zipkin.restart().await;
+        }
     }
     let rss_kib = watch_memory(&mut stack, fault_began + fault).await;
     match case {
         Case::ZipkinRestart if otlp => stack.wire().set_fault(Fault::None),
         Case::ZipkinRestart | Case::ZipkinAwayLong => stack.zipkin.restart().await,
+        Case::ServersKilledInTurn => {
+            let servers = stack.zipkin.servers();
+            servers.start_again(servers.count() - 1).await;
+        }
         Case::CalleeKilled | Case::CalleeStopped => stack.api_03.restart().await,
+        Case::AllServersRestarted => {}
         _ => stack.wire().set_fault(Fault::None),
     }
     let fault_ended = Instant::now();
@@ -332,10 +385,10 @@ pub async fn run_over(case: Case, scale: Scale, exporter: Exporter) -> Report {
         let traces: Vec<String> = answers.iter().filter_map(trace_id).collect();
         let deadline = Instant::now() + SETTLE_LIMIT;
         loop {
-            let taken = stack.wire().accepted_spans();
+            let taken = distinct_by_trace(&stack.wire().accepted_spans());
             let complete = traces
                 .iter()
-                .all(|trace| distinct(&of_trace(&taken, trace)) >= SPANS_PER_REQUEST);
+                .all(|trace| taken.get(trace).is_some_and(|&n| n >= SPANS_PER_REQUEST));
             if complete || Instant::now() >= deadline {
                 break Some(complete);
             }
@@ -376,10 +429,30 @@ pub async fn run_over(case: Case, scale: Scale, exporter: Exporter) -> Report {
         life_began,
         stored,
         links: stack.zipkin.dependencies().await,
+        server_kills: stack.zipkin.server_kills(),
         accounts,
         rss_kib,
         logs,
     }
+}
+
+/// The tests' cases run one at a time (each has a stack and a load of its
+/// own): side by side on a small machine they would measure each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for the turn of a test that must run alone (see [`run_alone`]),
+/// and holds it until the guard drops.
+pub async fn take_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
+/// For the tests: runs `case` at [`Scale::TEST`] over `exporter`, alone,
+/// and prints its row of the table.
+pub async fn run_alone(case: Case, exporter: Exporter) -> Report {
+    let _turn = take_turn().await;
+    let report = run_over(case, Scale::TEST, exporter).await;
+    println!("{}\n{}", Report::head(), report.row());
+    report
 }
 
 /// Samples the memory of the services that run, every 100 ms until
@@ -407,8 +480,11 @@ pub fn trace_id(answer: &Answer) -> Option<String> {
     Some(body["trace_id"].as_str()?.to_owned())
 }
 
+/// A span as Zipkin tells it apart: trace id, span id, kind, service.
+pub type SpanKey = (String, String, String, String);
+
 /// A span as Zipkin tells spans apart: sent twice, it is one.
-pub fn span_key(span: &Value) -> (String, String, String, String) {
+pub fn span_key(span: &Value) -> SpanKey {
     let text = |key: &str| span[key].as_str().unwrap_or_default().to_owned();
     (
         text("traceId"),
@@ -416,6 +492,17 @@ pub fn span_key(span: &Value) -> (String, String, String, String) {
         text("kind"),
         service(span).to_owned(),
     )
+}
+
+/// How many distinct spans `spans` holds of each trace, in one pass (a
+/// long case takes tens of thousands).
+fn distinct_by_trace(spans: &[Value]) -> BTreeMap<String, usize> {
+    let keys: std::collections::BTreeSet<_> = spans.iter().map(span_key).collect();
+    let mut counts = BTreeMap::new();
+    for (trace, ..) in keys {
+        *counts.entry(trace).or_insert(0) += 1;
+    }
+    counts
 }
 
 /// How many distinct spans `spans` holds.
@@ -475,6 +562,39 @@ impl Report {
     /// The spans Zipkin took in its last life: what it must hold.
     pub fn taken_in_last_life(&self) -> Vec<&Value> {
         taken_since(&self.uploads, self.life_began)
+    }
+
+    /// The spans a killed server may have lost: Zipkin answers an upload
+    /// before it stores it, so a server killed between the two loses
+    /// what it took. These are the spans of which every upload Zipkin
+    /// took was answered by a server killed after it answered.
+    pub fn lost_with_killed_servers(&self) -> std::collections::BTreeSet<SpanKey> {
+        let killed_after = |upload: &Upload| {
+            self.server_kills.iter().any(|(server, killed)| {
+                upload.server.as_ref() == Some(server) && *killed >= upload.answered
+            })
+        };
+        let mut taken: BTreeMap<SpanKey, bool> = BTreeMap::new();
+        for upload in self.uploads.iter().filter(|upload| upload.accepted()) {
+            let lost_with_server = killed_after(upload);
+            for span in &upload.spans {
+                *taken.entry(span_key(span)).or_insert(true) &= lost_with_server;
+            }
+        }
+        taken
+            .into_iter()
+            .filter_map(|(key, lost)| lost.then_some(key))
+            .collect()
+    }
+
+    /// How many spans Zipkin took and does not hold at the end, of those a
+    /// killed server may have lost.
+    pub fn held_by_no_server(&self) -> usize {
+        let held: std::collections::BTreeSet<SpanKey> = self.stored.iter().map(span_key).collect();
+        self.lost_with_killed_servers()
+            .iter()
+            .filter(|key| !held.contains(*key))
+            .count()
     }
 
     /// The distinct spans Zipkin took from `service_name`.
@@ -558,6 +678,12 @@ impl Report {
             note.push_str(&format!(
                 "; {} received twice (Zipkin keeps one)",
                 self.duplicates()
+            ));
+        }
+        let lost_with_servers = self.held_by_no_server();
+        if lost_with_servers > 0 {
+            note.push_str(&format!(
+                "; Zipkin lost {lost_with_servers} it had answered for, with a killed server"
             ));
         }
         if total.traces_sent_in_part > 0 {

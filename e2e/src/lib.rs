@@ -30,6 +30,7 @@ mod spans;
 mod stack;
 pub mod wire;
 mod zipkin;
+pub mod zipkin_cluster;
 
 pub use account::SpanAccount;
 pub use clients::{StalledConnections, UNFINISHED_HEAD, idle_after_one_request, trickle};

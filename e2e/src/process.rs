@@ -311,6 +311,11 @@ impl Service {
         self.wait_for_exit(crate::EXIT_LIMIT).await;
     }
 
+    /// Whether it runs (has not exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Its resident memory, in KiB (`VmRSS`), while it runs.
     pub fn running_rss_kib(&mut self) -> Option<u64> {
         if self.child.try_wait().ok()?.is_some() {

@@ -85,6 +85,9 @@ pub struct Upload {
     pub text: String,
     /// When the receiver answered (before a slow answer's wait).
     pub answered: Instant,
+    /// Which server answered, when the receiver is a balancer that says
+    /// so (`X-Zipkin-Server`: [`crate::zipkin_cluster`]).
+    pub server: Option<String>,
 }
 
 impl Upload {
@@ -224,15 +227,17 @@ async fn pass_on(
         false => serde_json::from_slice::<Vec<Value>>(&body).unwrap_or_default(),
     };
     let fault = state.fault.lock().unwrap().clone();
-    let record = |status: Option<u16>, text: &str| {
+    let record_from = |status: Option<u16>, text: &str, server: Option<String>| {
         state.uploads.lock().unwrap().push(Upload {
             spans: spans.clone(),
             otlp,
             status,
             text: text.to_owned(),
             answered: Instant::now(),
+            server,
         });
     };
+    let record = |status: Option<u16>, text: &str| record_from(status, text, None);
     match fault {
         Fault::Away => {
             record(None, "");
@@ -294,7 +299,13 @@ async fn pass_on(
         (true, false) => rpc_status_message(&text),
         (false, _) => String::from_utf8_lossy(&text).into_owned(),
     };
-    record(Some(status.as_u16()), &words);
+    // The balancer names every server it tried; the last one answered.
+    let server = headers
+        .get(crate::zipkin_cluster::SERVER_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|servers| servers.rsplit(", ").next())
+        .map(str::to_owned);
+    record_from(Some(status.as_u16()), &words, server);
     if let Fault::Slow(delay) = fault {
         tokio::time::sleep(delay).await;
     }

@@ -16,6 +16,11 @@
 //! storage; started again ([`Zipkin::restart`]), it listens on the same
 //! port. While it is away the port stays held ([`RefusingPort`]), so the
 //! services meet connection refused, never another program.
+//!
+//! A test of Zipkin as it scales asks for [`Zipkin::cluster`]: several real
+//! servers over one MariaDB, behind nginx on the held port
+//! ([`crate::zipkin_cluster`]). Killed, its servers go and its store keeps
+//! what they wrote.
 
 use std::{
     collections::BTreeMap,
@@ -27,7 +32,10 @@ use serde_json::Value;
 use test_collector::{Mode, Store, zipkin_rules::normalize_trace_id};
 use tokio::runtime::Runtime;
 
-use crate::{Program, RefusingPort, SPANS_LIMIT, Service, http, process::find_on_path};
+use crate::{
+    Program, RefusingPort, SPANS_LIMIT, Service, http, process::find_on_path,
+    zipkin_cluster::ZipkinServers,
+};
 
 /// How long the real server may take to start answering (a JVM, on a
 /// small machine busy with the test).
@@ -75,6 +83,9 @@ enum Running {
     Away,
     StandIn(Runtime),
     Server(Box<Service>),
+    /// Several real servers over one store, behind a balancer that
+    /// listens on the held port ([`Zipkin::cluster`]).
+    Cluster(Box<ZipkinServers>),
 }
 
 /// A Zipkin on a held loopback port.
@@ -103,6 +114,46 @@ impl Zipkin {
                  ZIPKIN_SERVER_JAR=\"$(bash ci/zipkin-server.sh)\""
             ),
         }
+    }
+
+    /// `count` real servers over one MariaDB, behind nginx on the held
+    /// port (see [`crate::zipkin_cluster`]): what it stores survives a
+    /// restart of every server. Fails, saying how to get it, when
+    /// `ZIPKIN_SERVER_JAR` is not set.
+    pub async fn cluster(count: usize) -> Zipkin {
+        let Judge::Server(jar) = Judge::of_this_run() else {
+            panic!(
+                "this test needs the real Zipkin server: run it with \
+                 ZIPKIN_SERVER_JAR=\"$(bash ci/zipkin-server.sh)\""
+            )
+        };
+        let mut zipkin = Zipkin::away_as(Judge::Server(jar.clone()));
+        let servers = ZipkinServers::start(&jar, count, &zipkin.port).await;
+        zipkin.running = Running::Cluster(Box::new(servers));
+        zipkin.life_began = Instant::now();
+        zipkin
+    }
+
+    /// The servers of a [`Zipkin::cluster`], to kill and start one by one.
+    pub fn servers(&mut self) -> &mut ZipkinServers {
+        match &mut self.running {
+            Running::Cluster(servers) => servers,
+            _ => panic!("not a cluster: Zipkin::cluster makes one"),
+        }
+    }
+
+    /// Each server killed so far (a cluster's; none otherwise): its
+    /// address, and when.
+    pub fn server_kills(&self) -> Vec<(String, Instant)> {
+        match &self.running {
+            Running::Cluster(servers) => servers.kills().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether what it stores outlives its servers (a cluster's store).
+    pub fn keeps_spans(&self) -> bool {
+        matches!(self.running, Running::Cluster(_))
     }
 
     async fn start_as(judge: Judge) -> Zipkin {
@@ -146,18 +197,27 @@ impl Zipkin {
     }
 
     /// Kills it: its port refuses connections, every connection it held is
-    /// closed, and what it stored is gone.
+    /// closed, and what it stored is gone. A cluster's servers are killed,
+    /// its balancer answers `502`, and its store keeps what it holds.
     pub async fn kill(&mut self) {
+        if let Running::Cluster(servers) = &mut self.running {
+            return servers.kill_all().await;
+        }
         match std::mem::replace(&mut self.running, Running::Away) {
             Running::Away => {}
             Running::StandIn(runtime) => runtime.shutdown_background(),
             Running::Server(mut server) => server.kill().await,
+            Running::Cluster(_) => unreachable!("a cluster's servers are killed above"),
         }
     }
 
     /// Starts a new life on its port (killing the current one), empty, and
     /// waits until it answers.
     pub async fn restart(&mut self) {
+        if let Running::Cluster(servers) = &mut self.running {
+            // Its life goes on: the store kept everything.
+            return servers.start_all().await;
+        }
         self.kill().await;
         self.running = match &self.judge {
             Judge::StandIn => Running::StandIn(self.stand_in()),
@@ -187,54 +247,21 @@ impl Zipkin {
     /// The real server, on the held port of loopback only, with its
     /// in-memory storage (Zipkin's default).
     async fn server(&self, jar: &std::path::Path) -> Service {
-        assert!(
-            jar.is_file(),
-            "ZIPKIN_SERVER_JAR={}: no such file (bash ci/zipkin-server.sh fetches it)",
-            jar.display()
-        );
-        let port = self.port.addr.port();
-        let args = [
-            // Started often by the tests: the quick compiler only, and a
-            // heap far above what a test stores.
-            "-XX:TieredStopAtLevel=1".to_owned(),
-            "-Xmx512m".to_owned(),
-            "-jar".to_owned(),
-            jar.display().to_string(),
-            format!("--armeria.ports[0].port={port}"),
-            "--armeria.ports[0].ip=127.0.0.1".to_owned(),
-            "--armeria.ports[0].protocols[0]=http".to_owned(),
-        ];
-        let program = Program::System {
-            path: find_on_path("java").expect("java is on PATH: the real Zipkin needs Java 17"),
-            args: args.to_vec(),
-        };
-        let server = Service::start_within("zipkin", &program, &[], SERVER_START_LIMIT).await;
-        assert_eq!(
-            server.addr().port(),
-            port,
-            "Zipkin listens on its held port"
-        );
-        // It listens a moment before its storage is up: wait for /health.
-        let health = format!("{}/health", self.url());
-        let deadline = Instant::now() + SERVER_START_LIMIT;
-        loop {
-            let up = http().get(&health).send().await;
-            if up.is_ok_and(|answer| answer.status() == 200) {
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Zipkin was not healthy within {SERVER_START_LIMIT:?}: {:#?}",
-                server.logs()
-            );
-            tokio::time::sleep(POLL).await;
-        }
+        start_server("zipkin", jar, &self.port, &[]).await
     }
 
-    /// What the real server has logged (nothing for the stand-in).
+    /// What the real server has logged (nothing for the stand-in; for a
+    /// cluster, every server's and the balancer's lines, each named).
     pub fn logs(&self) -> Vec<String> {
         match &self.running {
             Running::Server(server) => server.logs(),
+            Running::Cluster(servers) => servers
+                .logs()
+                .into_iter()
+                .flat_map(|(name, lines)| {
+                    lines.into_iter().map(move |line| format!("{name}: {line}"))
+                })
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -381,6 +408,52 @@ impl Zipkin {
         }
         spans
     }
+}
+
+/// The real server `jar` as `name`, on `port` of loopback only, with
+/// `env` (its storage, say), once it is healthy.
+pub(crate) async fn start_server(
+    name: &str,
+    jar: &std::path::Path,
+    port: &RefusingPort,
+    env: &[(String, String)],
+) -> Service {
+    assert!(
+        jar.is_file(),
+        "ZIPKIN_SERVER_JAR={}: no such file (bash ci/zipkin-server.sh fetches it)",
+        jar.display()
+    );
+    let args = [
+        // Started often by the tests: the quick compiler only, and a
+        // heap far above what a test stores.
+        "-XX:TieredStopAtLevel=1".to_owned(),
+        "-Xmx512m".to_owned(),
+        "-jar".to_owned(),
+        jar.display().to_string(),
+        format!("--armeria.ports[0].port={}", port.addr.port()),
+        "--armeria.ports[0].ip=127.0.0.1".to_owned(),
+        "--armeria.ports[0].protocols[0]=http".to_owned(),
+    ];
+    let program = Program::System {
+        path: find_on_path("java").expect("java is on PATH: the real Zipkin needs Java 17"),
+        args: args.to_vec(),
+    };
+    let server = Service::start_within(name, &program, env, SERVER_START_LIMIT).await;
+    assert_eq!(server.addr(), port.addr, "{name} listens on its held port");
+    wait_until_healthy(&server).await;
+    server
+}
+
+/// Waits until a server that listens answers `/health`: it listens a
+/// moment before its storage is up.
+pub(crate) async fn wait_until_healthy(server: &Service) {
+    let health = format!("{}/health", server.url);
+    assert!(
+        crate::zipkin_cluster::answers_200(&health, SERVER_START_LIMIT).await,
+        "{} was not healthy within {SERVER_START_LIMIT:?}: {:#?}",
+        server.name,
+        server.logs()
+    );
 }
 
 impl Drop for Zipkin {

@@ -20,15 +20,9 @@ use e2e::{
 };
 use serde_json::Value;
 use test_collector::zipkin_rules::TraceTree;
-use tokio::sync::Mutex;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 async fn run(case: Case) -> Report {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let report = faults::run(case, Scale::TEST).await;
-    println!("{}\n{}", Report::head(), report.row());
-    report
+    faults::run_alone(case, faults::Exporter::ZipkinJson).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,18 +26,12 @@ use e2e::{
 };
 use serde_json::Value;
 use test_collector::zipkin_rules::TraceTree;
-use tokio::sync::Mutex;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 /// How our exporter names the receiver in its log lines.
 const RECEIVER: &str = "the OTLP receiver";
 
 async fn run(case: Case) -> Report {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let report = faults::run_over(case, Scale::TEST, Exporter::Otlp).await;
-    println!("{}\n{}", Report::head(), report.row());
-    report
+    faults::run_alone(case, Exporter::Otlp).await
 }
 
 /// Every upload crossed the wire as OTLP, and the wire read its spans.
