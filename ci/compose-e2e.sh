@@ -68,6 +68,10 @@ compose() {
 compose_otlp() {
     docker-compose -p "$project" -f "$src/docker-compose.yml" -f "$src/docker-compose.otlp.yml" "$@"
 }
+# With the MySQL override, once the OTLP stack is down.
+compose_mysql() {
+    docker-compose -p "$project" -f "$src/docker-compose.yml" -f "$src/docker-compose.mysql.yml" "$@"
+}
 stack=compose # the one up, for the teardown
 
 dockerd_pid=""
@@ -508,3 +512,44 @@ echo "otel.library.name on the spans: $scopes"
 
 phase "OTLP: down"
 compose_otlp down --volumes --remove-orphans >"$work/otlp-down.log" 2>&1 || { tail -20 "$work/otlp-down.log"; exit 1; }
+
+phase "MySQL: the database's image made"
+# The one image the override adds, Zipkin's own MariaDB image, which
+# nothing here can pull: made under its name from Debian's MariaDB and the
+# schema the pinned Zipkin jar carries (mysql.sql in its MySQL storage
+# library), the one the servers of this run read and write.
+mapfile -t added < <(compose_mysql config | sed -n 's/^    image: //p' | grep -v -e '^zipkin-b3-demo/' -e "^$zipkin_image\$" | sort -u)
+[[ ${#added[@]} -eq 1 && ${added[0]} == ghcr.io/openzipkin/zipkin-mysql:* ]] ||
+    { echo "expected one image added by the override, Zipkin's MariaDB, not: ${added[*]}"; exit 1; }
+mysql_image=${added[0]}
+library=$(unzip -Z1 "$jar" | grep '/zipkin-storage-mysql-v1-.*\.jar$')
+unzip -q -o "$jar" "$library" -d "$work/zipkin-jar"
+unzip -p "$work/zipkin-jar/$library" mysql.sql >"$work/mysql.sql"
+stand_in "$mysql_image" "$src/ci/zipkin-mysql-image/Dockerfile" "$work/mysql.sql" mysql.sql
+echo "$mysql_image: $("$docker" image ls --format '{{.Size}}' "$mysql_image"), Zipkin's schema from $(basename "$library")"
+
+phase "MySQL: up --build, with the MySQL override"
+stack=compose_mysql
+if ! compose_mysql up --build -d >"$work/mysql-up.log" 2>&1; then
+    grep -E '^(Successfully tagged|Creating)' "$work/mysql-up.log" || true
+    tail -40 "$work/mysql-up.log"
+    exit 1
+fi
+grep -E '^(Successfully tagged|Creating)' "$work/mysql-up.log" || true
+wait_until 120 "all four services healthy" healthy
+compose_mysql ps
+
+phase "MySQL: one request, one trace; Zipkin restarted, the trace kept"
+one_request_one_trace
+# Zipkin's storage is the database: a new Zipkin finds the trace and its
+# links there.
+compose_mysql restart zipkin >"$work/mysql-restart.log" 2>&1 || { tail -20 "$work/mysql-restart.log"; exit 1; }
+wait_until 120 "all four services healthy" healthy
+kept=$(trace "$trace_id" | jq length)
+echo "after Zipkin's restart: $kept spans of $trace_id; links $(links)"
+[[ $kept -eq 9 ]] || { echo "the restarted Zipkin lost the trace"; exit 1; }
+[[ $(links) == '[["api_01","api_02",1],["api_01","api_03",1],["api_02","api_03",1]]' ]] ||
+    { echo "the restarted Zipkin lost the links"; exit 1; }
+
+phase "MySQL: down"
+compose_mysql down --volumes --remove-orphans >"$work/mysql-down.log" 2>&1 || { tail -20 "$work/mysql-down.log"; exit 1; }

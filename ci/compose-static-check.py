@@ -16,8 +16,9 @@ OTLP one):
                   9fb4a5e7) switches to a non-root user and says: "Enable
                   cron by running with entrypoint: crond -f -d 8 (change
                   --user root)". At least one such container must exist
-                  when Zipkin stores spans anywhere but in memory (there
-                  the links are Zipkin's own; elsewhere only the job
+                  when Zipkin stores spans anywhere but in memory or
+                  MySQL (there the links are Zipkin's own, on MySQL until
+                  the job writes its table; elsewhere only the job
                   writes them).
   same-storage    every Zipkin server and every zipkin-dependencies
                   container name the same storage (STORAGE_TYPE, and the
@@ -79,8 +80,9 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ES_FILES = ["docker-compose.yml", "docker-compose.elasticsearch.yml"]
 OTLP_FILES = ["docker-compose.yml", "docker-compose.otlp.yml"]
+MYSQL_FILES = ["docker-compose.yml", "docker-compose.mysql.yml"]
 # What runs without -f: each override on top of docker-compose.yml.
-DEFAULT_CONFIGS = [ES_FILES, OTLP_FILES]
+DEFAULT_CONFIGS = [ES_FILES, OTLP_FILES, MYSQL_FILES]
 README = os.path.join(REPO, "README.md")
 
 # Images known to ship their own HEALTHCHECK, by repository (registry
@@ -96,6 +98,9 @@ IMAGE_HEALTHCHECKS = {
     # HEALTHCHECK --interval=1s --start-period=30s --timeout=5s CMD ["docker-healthcheck"]
     "openzipkin/zipkin-elasticsearch9":
         "openzipkin/zipkin docker/test-images/zipkin-elasticsearch9/Dockerfile at 84b94373",
+    # HEALTHCHECK --interval=1s --start-period=30s --timeout=5s CMD ["docker-healthcheck"]
+    "openzipkin/zipkin-mysql":
+        "openzipkin/zipkin docker/test-images/zipkin-mysql/Dockerfile at 878ce2a1",
 }
 # Not listed, because its Dockerfile has no HEALTHCHECK: openzipkin/zipkin-dependencies.
 
@@ -192,8 +197,11 @@ def es_hosts(value):
 
 def crond_as_root(services):
     jobs = [n for n, s in services.items() if repo_of(s) == JOB_IMAGE]
+    # Zipkin links the spans itself in memory, and on MySQL until the job
+    # writes its table (docs/beyond-one-machine.md): only the other
+    # storages need the job for a graph.
     stored = sorted(n for n, s in services.items() if repo_of(s) in ZIPKIN_IMAGES
-                    and env_of(s).get("STORAGE_TYPE") not in (None, "mem"))
+                    and env_of(s).get("STORAGE_TYPE") not in (None, "mem", "mysql"))
     if not jobs and stored:
         yield False, "-", (f"no service runs {JOB_IMAGE}, and {', '.join(stored)} stores spans "
                            "outside memory: nothing writes the dependency graph")
