@@ -656,6 +656,14 @@ COLLECTOR_CONFIG = "otel-collector.yaml"
 # directory the variants are written to.
 CASES = [
     ("the current files pass", None, ES_FILES, set()),
+    ("Zipkin on MySQL with no job passes: it links the spans itself there", None,
+     MYSQL_FILES, set()),
+    ("Zipkin on Cassandra with no job fails: only the job would write its links", """
+services:
+  zipkin:
+    environment:
+      STORAGE_TYPE: cassandra3
+""", MYSQL_FILES, {("crond-as-root", "-")}),
     ("the old override (64a8f2f) fails: crond as the image's user", None,
      ["docker-compose.yml", OLD_OVERRIDE], {("crond-as-root", "dependencies")}),
     ("crond as root but without -f", """
