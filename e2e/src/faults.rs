@@ -30,7 +30,10 @@
 //! stack stops, a case waits, with a deadline, until Zipkin has taken
 //! every span it must.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use loadgen::{Answer, Load, percentile};
 use serde_json::Value;
@@ -170,6 +173,9 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(40);
 /// At most how long a restarted Zipkin takes to answer again (the real
 /// one is a JVM).
 const ZIPKIN_START: Duration = Duration::from_secs(20);
+/// How long several Zipkin servers over one database may take to store
+/// what they took (see [`stored_once_settled`]).
+const STORED_LIMIT: Duration = Duration::from_secs(90);
 
 /// The spans of the `uploads` Zipkin took once its life beginning at
 /// `life_began` had begun (a killed Zipkin forgets what it took before).
@@ -414,8 +420,18 @@ pub async fn run_over(case: Case, scale: Scale, exporter: Exporter) -> Report {
     let life_began = stack.zipkin.life_began;
     // Over OTLP, the Collector hands Zipkin what it took tens of
     // milliseconds after it answered: this waits for it too.
-    let must_hold = distinct(&taken_since(&uploads, life_began));
-    let stored = stack.zipkin.spans_once_at_least(must_hold).await;
+    let server_kills = stack.zipkin.server_kills();
+    let stored = match server_kills.is_empty() {
+        true => {
+            let must_hold = distinct(&taken_since(&uploads, life_began));
+            stack.zipkin.spans_once_at_least(must_hold).await
+        }
+        false => {
+            let may_be_lost = lost_with_killed_servers(&uploads, &server_kills);
+            let taken = taken_since(&uploads, life_began);
+            stored_once_settled(&stack.zipkin, &taken, &may_be_lost).await
+        }
+    };
     Report {
         case,
         exporter,
@@ -429,7 +445,7 @@ pub async fn run_over(case: Case, scale: Scale, exporter: Exporter) -> Report {
         life_began,
         stored,
         links: stack.zipkin.dependencies().await,
-        server_kills: stack.zipkin.server_kills(),
+        server_kills,
         accounts,
         rss_kib,
         logs,
@@ -494,10 +510,67 @@ pub fn span_key(span: &Value) -> SpanKey {
     )
 }
 
+/// The spans a killed server may have lost: Zipkin answers an upload before
+/// it stores it, so a server killed between the two loses what it took.
+/// These are the spans of which every upload Zipkin took was answered by a
+/// server killed after it answered.
+pub fn lost_with_killed_servers(
+    uploads: &[Upload],
+    kills: &[(String, std::time::Instant)],
+) -> BTreeSet<SpanKey> {
+    let killed_after = |upload: &Upload| {
+        kills.iter().any(|(server, killed)| {
+            upload.server.as_ref() == Some(server) && *killed >= upload.answered
+        })
+    };
+    let mut taken: BTreeMap<SpanKey, bool> = BTreeMap::new();
+    for upload in uploads.iter().filter(|upload| upload.accepted()) {
+        let lost_with_server = killed_after(upload);
+        for span in &upload.spans {
+            *taken.entry(span_key(span)).or_insert(true) &= lost_with_server;
+        }
+    }
+    taken
+        .into_iter()
+        .filter_map(|(key, lost)| lost.then_some(key))
+        .collect()
+}
+
+/// Every span Zipkin holds once it holds every span of `taken` but those a
+/// killed server may have lost, and what it holds of those no longer
+/// grows (each read a second apart); at most [`STORED_LIMIT`]. Several
+/// servers just started, writing to one database, may take tens of
+/// seconds to store what they answered for.
+async fn stored_once_settled(
+    zipkin: &Zipkin,
+    taken: &[&Value],
+    may_be_lost: &BTreeSet<SpanKey>,
+) -> Vec<Value> {
+    let must_hold: BTreeSet<SpanKey> = taken
+        .iter()
+        .map(|span| span_key(span))
+        .filter(|key| !may_be_lost.contains(key))
+        .collect();
+    let deadline = Instant::now() + STORED_LIMIT;
+    let mut last_count = None;
+    loop {
+        let stored = zipkin.spans().await;
+        let held: BTreeSet<SpanKey> = stored.iter().map(span_key).collect();
+        let settled = must_hold.is_subset(&held) && last_count == Some(stored.len());
+        if settled || Instant::now() >= deadline {
+            return stored;
+        }
+        if must_hold.is_subset(&held) {
+            last_count = Some(stored.len());
+        }
+        sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// How many distinct spans `spans` holds of each trace, in one pass (a
 /// long case takes tens of thousands).
 fn distinct_by_trace(spans: &[Value]) -> BTreeMap<String, usize> {
-    let keys: std::collections::BTreeSet<_> = spans.iter().map(span_key).collect();
+    let keys: BTreeSet<_> = spans.iter().map(span_key).collect();
     let mut counts = BTreeMap::new();
     for (trace, ..) in keys {
         *counts.entry(trace).or_insert(0) += 1;
@@ -564,33 +637,15 @@ impl Report {
         taken_since(&self.uploads, self.life_began)
     }
 
-    /// The spans a killed server may have lost: Zipkin answers an upload
-    /// before it stores it, so a server killed between the two loses
-    /// what it took. These are the spans of which every upload Zipkin
-    /// took was answered by a server killed after it answered.
-    pub fn lost_with_killed_servers(&self) -> std::collections::BTreeSet<SpanKey> {
-        let killed_after = |upload: &Upload| {
-            self.server_kills.iter().any(|(server, killed)| {
-                upload.server.as_ref() == Some(server) && *killed >= upload.answered
-            })
-        };
-        let mut taken: BTreeMap<SpanKey, bool> = BTreeMap::new();
-        for upload in self.uploads.iter().filter(|upload| upload.accepted()) {
-            let lost_with_server = killed_after(upload);
-            for span in &upload.spans {
-                *taken.entry(span_key(span)).or_insert(true) &= lost_with_server;
-            }
-        }
-        taken
-            .into_iter()
-            .filter_map(|(key, lost)| lost.then_some(key))
-            .collect()
+    /// The spans a killed server may have lost ([`lost_with_killed_servers`]).
+    pub fn lost_with_killed_servers(&self) -> BTreeSet<SpanKey> {
+        lost_with_killed_servers(&self.uploads, &self.server_kills)
     }
 
     /// How many spans Zipkin took and does not hold at the end, of those a
     /// killed server may have lost.
     pub fn held_by_no_server(&self) -> usize {
-        let held: std::collections::BTreeSet<SpanKey> = self.stored.iter().map(span_key).collect();
+        let held: BTreeSet<SpanKey> = self.stored.iter().map(span_key).collect();
         self.lost_with_killed_servers()
             .iter()
             .filter(|key| !held.contains(*key))
