@@ -54,6 +54,11 @@
 mod bucket;
 mod page_span;
 
+// For the fuzz targets (`fuzz_checks`) only; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime},
@@ -211,21 +216,34 @@ async fn handle(relay: &Relay, headers: &HeaderMap, body: Body) -> Result<Respon
         let message = format!("more than {BURST} reports at once or {PER_SECOND} a second");
         return Err(refusal(StatusCode::TOO_MANY_REQUESTS, message).retry_after(wait));
     }
-    check_headers(headers)?;
-    let bytes = read_body(body).await?;
-    let spans = parse(&bytes)?;
-    let checked = spans
-        .check(&relay.service_name, SystemTime::now())
-        .map_err(|why| refusal(StatusCode::BAD_REQUEST, format!("span {why}")))?;
+    let body = accepted(&relay.service_name, headers, body, SystemTime::now()).await?;
     let Ok(_permit) = relay.forwards.try_acquire() else {
         let message = format!("{FORWARDS} reports are on their way to Zipkin already");
         return Err(
             refusal(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(Duration::from_secs(1))
         );
     };
+    forward(relay, endpoint, body).await
+}
+
+/// The checks of the post itself (its headers, its body, its span), for a
+/// relay in front of `service_name`, at `now`; gives the body Zipkin gets.
+/// Everything the client sends goes through here, and only here.
+async fn accepted(
+    service_name: &str,
+    headers: &HeaderMap,
+    body: Body,
+    now: SystemTime,
+) -> Result<Vec<u8>, Refused> {
+    check_headers(headers)?;
+    let bytes = read_body(body).await?;
+    let spans = parse(&bytes)?;
+    let checked = spans
+        .check(service_name, now)
+        .map_err(|why| refusal(StatusCode::BAD_REQUEST, format!("span {why}")))?;
     let mut body = Vec::with_capacity(bytes.len());
     span_export::zipkin::write_spans([checked], &mut body);
-    forward(relay, endpoint, body).await
+    Ok(body)
 }
 
 fn check_headers(headers: &HeaderMap) -> Result<(), Refused> {

@@ -60,6 +60,11 @@ pub mod zipkin;
 #[cfg(test)]
 mod testing;
 
+// For the fuzz targets (`fuzz_checks`) only; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use config::{BatchConfig, Endpoint};
 pub use encoding::{Encoding, Rejected};
 pub use hex::HexId;

@@ -106,7 +106,10 @@ impl ExportProcessor {
             upload: upload.clone(),
             queue: queue.clone(),
             max_uploads: config.max_concurrent_uploads.max(1),
-            schedule_delay: config.schedule_delay,
+            // At least 1 ms: the batch thread ticks with a tokio interval,
+            // which panics on zero, and a delay of 0 (OTEL_BSP_SCHEDULE_DELAY=0,
+            // found by the fuzz target `settings`) means "at once".
+            schedule_delay: config.schedule_delay.max(Duration::from_millis(1)),
             account: Account::new(encoding_receiver),
             retrying: VecDeque::new(),
             uploads: JoinSet::new(),

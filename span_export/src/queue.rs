@@ -45,6 +45,12 @@ use tokio::sync::Notify;
 /// to finish its spans, or an upload to come back.
 const REMEMBER_DROPPED: Duration = Duration::from_secs(60);
 
+/// The most spans a batch's vector is made for before they come (about
+/// 1.5 MB): a larger batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE` of a billion,
+/// say, which the fuzz target `settings` found allocating 352 GB at
+/// start) grows as its spans come, within the queue's bound.
+const PREALLOCATED: usize = 4096;
+
 #[derive(Debug)]
 pub(super) struct Queue {
     state: Mutex<State>,
@@ -73,7 +79,7 @@ impl Queue {
     pub(super) fn new(max_spans: usize, batch_size: usize) -> Self {
         Self {
             state: Mutex::new(State {
-                waiting: Vec::with_capacity(batch_size),
+                waiting: Vec::with_capacity(batch_size.min(PREALLOCATED)),
                 in_batches: 0,
                 ended: 0,
                 dropped: 0,
@@ -122,7 +128,10 @@ impl Queue {
         state.drop_waiting_of_dropped_traces();
         let count = state.waiting.len().min(self.batch_size);
         let batch: Vec<SpanData> = if count == state.waiting.len() {
-            std::mem::replace(&mut state.waiting, Vec::with_capacity(self.batch_size))
+            std::mem::replace(
+                &mut state.waiting,
+                Vec::with_capacity(self.batch_size.min(PREALLOCATED)),
+            )
         } else {
             state.waiting.drain(..count).collect()
         };

@@ -35,7 +35,7 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 /// The longest `Retry-After` honoured: a proxy that answers "a day" must
 /// not stop the export for a day (the queue's bound keeps memory in check
 /// meanwhile).
-const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How one upload went.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,20 +76,38 @@ pub(super) fn answered(
 }
 
 /// `Retry-After`, in seconds or as an HTTP date, as a wait from `now`.
-fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim();
-    let wait = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => httpdate::parse_http_date(value)
-            .ok()?
+    // `delay-seconds` is digits and nothing else (RFC 9110): not `+5`,
+    // which Rust's integer parsing takes. A number too large for a u64
+    // still asks for longer than the longest wait.
+    let wait = if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        Duration::from_secs(value.parse().unwrap_or(u64::MAX))
+    } else {
+        http_date(value)?
             .duration_since(now)
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
     };
     Some(wait.min(LONGEST_RETRY_AFTER))
+}
+
+/// An HTTP date, in any of its three forms, as `httpdate` reads it: field
+/// by field at fixed places, but for one it leaves unchecked. In the
+/// obsolete rfc850 form (`Sunday, 06-Nov-94 08:49:37 GMT`, the only one
+/// with a `-`), the byte between the year and the time must be a space
+/// (the fuzz target `retry_after` found `Tuesday, 14-Nov-23(22:13:27 GMT`
+/// read as a date).
+fn http_date(value: &str) -> Option<SystemTime> {
+    let bytes = value.as_bytes();
+    let rfc850 = bytes.contains(&b'-');
+    if rfc850 && (bytes.len() < 13 || bytes[bytes.len() - 13] != b' ') {
+        return None;
+    }
+    httpdate::parse_http_date(value).ok()
 }
 
 /// The exporter's pause after failures: when it ends, and how many
@@ -192,6 +210,20 @@ mod tests {
         assert_eq!(with(&earlier), Some(Duration::ZERO));
         assert_eq!(with("86400"), Some(LONGEST_RETRY_AFTER));
         assert_eq!(with("soon"), None);
+        // Found by the fuzz target `retry_after`: a sign is no digit, and
+        // a number past u64 is a long wait, not none.
+        assert_eq!(with("+5"), None);
+        assert_eq!(with("99999999999999999999"), Some(LONGEST_RETRY_AFTER));
+        // The obsolete forms too; the rfc850 one with its every separator.
+        assert_eq!(
+            with("Tuesday, 14-Nov-23 22:13:27 GMT"),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            with("Tue Nov 14 22:13:27 2023"),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(with("Tuesday, 14-Nov-23(22:13:27 GMT"), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 

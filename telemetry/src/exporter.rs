@@ -195,7 +195,7 @@ fn with_traces_path(mut base: Url) -> Url {
 
 /// OTLP's headers setting: `key=value` pairs separated by commas, values
 /// percent-decoded (the W3C Baggage format the specification names).
-fn headers(list: &str) -> Result<HeaderMap, String> {
+pub(crate) fn headers(list: &str) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     for pair in list
         .split(',')

@@ -1,6 +1,7 @@
 //! Trace and span ids as text: [`HexId`] writes them (as Zipkin's JSON and
 //! B3 headers both do, from `span_export`), and [`parse_16`] reads the 16
-//! lower-hex digits of an id as B3 headers bring them in.
+//! lower-hex digits of an id as B3 and W3C headers bring them in
+//! ([`parse_2`], W3C's two-digit fields).
 
 pub(crate) use span_export::HexId;
 
@@ -11,6 +12,12 @@ pub(crate) fn parse_16(digits: &[u8; 16]) -> Option<u64> {
         let nibble = DIGIT_VALUES[usize::from(digit)];
         (nibble != NOT_A_DIGIT).then_some(value << 4 | u64::from(nibble))
     })
+}
+
+/// 2 lower-hex digits as the byte they write (W3C's version and flags).
+pub(crate) fn parse_2(digits: &[u8; 2]) -> Option<u8> {
+    let [high, low] = digits.map(|digit| DIGIT_VALUES[usize::from(digit)]);
+    (high != NOT_A_DIGIT && low != NOT_A_DIGIT).then_some(high << 4 | low)
 }
 
 const NOT_A_DIGIT: u8 = 0xff;
@@ -30,6 +37,17 @@ static DIGIT_VALUES: [u8; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_digits_read_back_as_the_byte_they_write() {
+        for byte in 0..=255u8 {
+            let digits = format!("{byte:02x}");
+            assert_eq!(parse_2(digits.as_bytes().try_into().unwrap()), Some(byte));
+        }
+        for refused in [b"0A", b"+1", b" 1", b"g0"] {
+            assert_eq!(parse_2(refused), None);
+        }
+    }
 
     #[test]
     fn sixteen_digits_read_back_as_the_number_they_write() {

@@ -56,7 +56,8 @@
 //! - [`ConfigError`], [`TelemetryError`]: what can go wrong at start-up.
 //!
 //! Nothing else is public. The `bench` feature opens the internals that
-//! the project's benchmark measures; it is not part of the API.
+//! the project's benchmark measures, and the `fuzzing` feature the parsers
+//! that the fuzz targets drive; neither is part of the API.
 //!
 //! # How it works
 //!
@@ -102,6 +103,11 @@ mod setup;
 
 #[cfg(feature = "bench")]
 pub mod bench;
+
+// For the fuzz targets (`fuzz_checks`) only; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use config::{BatchConfig, Propagators, RootSampler, SamplerConfig, TelemetryConfig};
 pub use env::ConfigError;

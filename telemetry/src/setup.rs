@@ -81,23 +81,7 @@ impl Telemetry {
         let sampler = Sampler::new(&config.sampler);
         propagation::install(config.propagators);
         let batch = export_batch(config);
-        let processor = match &config.exporter {
-            TracesExporter::Zipkin => Some(ExportProcessor::start(
-                config.zipkin_endpoint.clone().into(),
-                ZipkinJson,
-                batch,
-            )?),
-            TracesExporter::Otlp(otlp) => Some(ExportProcessor::start(
-                Endpoint {
-                    url: otlp.endpoint.clone(),
-                    headers: otlp.headers.clone(),
-                    gzip: otlp.gzip,
-                },
-                otlp.protocol,
-                batch,
-            )?),
-            TracesExporter::None => None,
-        };
+        let processor = export_processor(config)?;
         let mut provider = tracer_provider(config, sampler.clone());
         // With no exporter (`none`), spans are still made and sampled, and
         // their context sent on: the services around keep whole traces.
@@ -167,6 +151,30 @@ impl Telemetry {
             Err(error) => tracing::warn!(%error, "telemetry shutdown task failed"),
         }
     }
+}
+
+/// The span processor that `config` names, started: Zipkin's or OTLP's;
+/// `None` with `OTEL_TRACES_EXPORTER=none`.
+pub(crate) fn export_processor(
+    config: &TelemetryConfig,
+) -> Result<Option<ExportProcessor>, reqwest::Error> {
+    let batch = export_batch(config);
+    let processor = match &config.exporter {
+        TracesExporter::Zipkin => {
+            ExportProcessor::start(config.zipkin_endpoint.clone().into(), ZipkinJson, batch)?
+        }
+        TracesExporter::Otlp(otlp) => ExportProcessor::start(
+            Endpoint {
+                url: otlp.endpoint.clone(),
+                headers: otlp.headers.clone(),
+                gzip: otlp.gzip,
+            },
+            otlp.protocol,
+            batch,
+        )?,
+        TracesExporter::None => return Ok(None),
+    };
+    Ok(Some(processor))
 }
 
 /// The span batch's settings. OTLP's timeout bounds each of its requests,

@@ -24,9 +24,14 @@ const BOTTOM_UP: [&str; 14] = [
     "lib",
 ];
 
-/// Files that are test code throughout (declared under `#[cfg(test)]` or
-/// the `bench` feature).
-const TEST_ONLY: [&str; 3] = ["testing.rs", "bench.rs", "propagation/conformance.rs"];
+/// Files that are test code throughout (declared under `#[cfg(test)]`, or
+/// the `bench` or `fuzzing` feature).
+const TEST_ONLY: [&str; 4] = [
+    "testing.rs",
+    "bench.rs",
+    "fuzzing.rs",
+    "propagation/conformance.rs",
+];
 
 /// Items the crate root re-exports, by the module that defines them: an
 /// import through the root is an import of that module.

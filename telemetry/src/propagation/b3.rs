@@ -69,7 +69,7 @@ impl B3 {
         let found = B3Headers::in_headers(headers);
         found
             .single
-            .and_then(|value| parse_single(value.to_str().ok()?))
+            .and_then(|value| parse_single(value.as_bytes()))
             .or_else(|| read_multi(&found))
     }
 
@@ -143,16 +143,18 @@ impl B3 {
 }
 
 /// `b3: {TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`, or the
-/// sampling state alone.
-fn parse_single(value: &str) -> Option<B3> {
-    let mut parts = value.split('-');
+/// sampling state alone. Read as bytes, not text: a byte that is not ASCII
+/// (which HTTP allows in a value) is one more malformed digit, so in the
+/// parent it costs only the parent, as in `X-B3-ParentSpanId`.
+fn parse_single(value: &[u8]) -> Option<B3> {
+    let mut parts = value.split(|&byte| byte == b'-');
     let first = parts.next()?;
     let Some(second) = parts.next() else {
         // Only a decision: `b3: 0`, `b3: 1` or `b3: d`.
         let sampling = match first {
-            "0" => Sampling::Deny,
-            "1" => Sampling::Accept,
-            "d" => Sampling::Debug,
+            b"0" => Sampling::Deny,
+            b"1" => Sampling::Accept,
+            b"d" => Sampling::Debug,
             _ => return None,
         };
         return Some(B3 {
@@ -162,9 +164,9 @@ fn parse_single(value: &str) -> Option<B3> {
     };
     let sampling = match parts.next() {
         None => Sampling::Defer,
-        Some("0") => Sampling::Deny,
-        Some("1") => Sampling::Accept,
-        Some("d") => Sampling::Debug,
+        Some(b"0") => Sampling::Deny,
+        Some(b"1") => Sampling::Accept,
+        Some(b"d") => Sampling::Debug,
         Some(_) => return None,
     };
     let parent = parts.next();
@@ -238,10 +240,12 @@ fn read_multi(found: &B3Headers<'_>) -> Option<B3> {
     };
     Some(B3 {
         ids: Some(Ids {
-            trace_id: parse_trace_id(trace_id?)?,
-            span_id: parse_span_id(text(found.span_id)??)?,
+            trace_id: parse_trace_id(trace_id?.as_bytes())?,
+            span_id: parse_span_id(text(found.span_id)??.as_bytes())?,
             // A malformed parent costs only the parent, not the trace.
-            parent_span_id: text(found.parent_span_id).flatten().and_then(parse_span_id),
+            parent_span_id: text(found.parent_span_id)
+                .flatten()
+                .and_then(|parent| parse_span_id(parent.as_bytes())),
         }),
         sampling,
     })
@@ -260,8 +264,7 @@ fn parse_sampled(value: &str) -> Option<Sampling> {
 }
 
 /// 16 or 32 lower-hex digits, not all zero.
-fn parse_trace_id(text: &str) -> Option<TraceId> {
-    let digits = text.as_bytes();
+fn parse_trace_id(digits: &[u8]) -> Option<TraceId> {
     let half = |range: std::ops::Range<usize>| hex::parse_16(digits[range].try_into().ok()?);
     let id = match digits.len() {
         16 => u128::from(half(0..16)?),
@@ -272,8 +275,8 @@ fn parse_trace_id(text: &str) -> Option<TraceId> {
 }
 
 /// 16 lower-hex digits, not all zero.
-fn parse_span_id(text: &str) -> Option<SpanId> {
-    let id = hex::parse_16(text.as_bytes().try_into().ok()?)?;
+fn parse_span_id(digits: &[u8]) -> Option<SpanId> {
+    let id = hex::parse_16(digits.try_into().ok()?)?;
     (id != 0).then(|| SpanId::from(id))
 }
 

@@ -8,8 +8,8 @@
 //! docs/b3.md's table "B3 in, B3 out" shows what every form does, and the
 //! tests check each row.
 //!
-//! - [`b3`] reads and writes the B3 headers (by hand: why, is said there);
-//!   [`w3c`] writes `traceparent`, which the SDK's propagator reads.
+//! - [`b3`] reads and writes the B3 headers, [`w3c`] `traceparent` (both
+//!   by hand: why, is said in each).
 //! - [`Caller::read`]: what a caller sent, its ids and its decision. A
 //!   missing, malformed or partial context never fails a request: the
 //!   request starts a new trace.
@@ -24,19 +24,13 @@ pub(crate) mod b3;
 mod conformance;
 mod w3c;
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::OnceLock;
 
 use axum::http::HeaderMap;
-use opentelemetry::{propagation::TextMapPropagator, trace::TraceContextExt};
-use opentelemetry_http::HeaderExtractor;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 pub(crate) use b3::{B3, Ids, Sampling};
-use w3c::TRACEPARENT;
 
 use crate::config::Propagators;
-
-static W3C: LazyLock<TraceContextPropagator> = LazyLock::new(TraceContextPropagator::new);
 
 /// The service's `OTEL_PROPAGATORS`, for calls: a call is made anywhere in
 /// the service's code, far from its settings, as OpenTelemetry's own
@@ -105,20 +99,15 @@ impl Caller {
         })
     }
 
-    fn read_w3c(headers: &HeaderMap) -> Option<Self> {
-        // Most requests carry no traceparent: skip the propagator's work.
-        if !headers.contains_key(TRACEPARENT) {
-            return None;
-        }
-        let context = W3C.extract(&HeaderExtractor(headers));
-        let span = context.span().span_context().clone();
-        span.is_valid().then(|| Self {
+    pub(crate) fn read_w3c(headers: &HeaderMap) -> Option<Self> {
+        let (trace_id, span_id, sampled) = w3c::read(headers)?;
+        Some(Self {
             ids: Some(Ids {
-                trace_id: span.trace_id(),
-                span_id: span.span_id(),
+                trace_id,
+                span_id,
                 parent_span_id: None,
             }),
-            sampling: if span.is_sampled() {
+            sampling: if sampled {
                 Sampling::Accept
             } else {
                 Sampling::Deny
