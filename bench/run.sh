@@ -16,6 +16,9 @@
 #                                # MariaDB behind nginx, each killed in turn,
 #                                # then both, at 50 requests a second: the
 #                                # same table (ci/zipkin-cluster.sh --table)
+#   bench/run.sh --fuzz          # instead: every fuzz target of fuzz/ for
+#                                # FUZZ_SECONDS (600) each, and the table
+#                                # (bench/fuzz.sh)
 #   bench/run.sh --smoke         # a few seconds of each, to check the script
 #   bench/run.sh --clean-build   # also: time a release build from clean
 #
@@ -58,6 +61,7 @@ for arg in "$@"; do
         ;;
     --faults) exec cargo run --release --quiet -p e2e --example fault_table ;;
     --zipkin-cluster) exec bash ci/zipkin-cluster.sh --table ;;
+    --fuzz) exec bash bench/fuzz.sh ;;
     --clean-build) clean_build=true ;;
     --smoke) ROUNDS=1 DURATION=2 RATE_DURATION=2 C1000_DURATION=3 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
