@@ -20,16 +20,21 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 missing=()
 [[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server mariadb-client)
-[[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v unzip >/dev/null || missing+=(unzip)
 if ((${#missing[@]})); then
     apt-get update -qq
-    # policy-rc.d: the packages' own start scripts must not start them as
-    # system services (the tests start their own, on ports they hold).
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
+    # The packages' own scripts must not start them as system services
+    # (the tests start their own, on ports they hold): policy-rc.d says no.
+    # The machine's image has one already; one made here goes again after.
+    made_policy=false
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=true
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    rm -f /usr/sbin/policy-rc.d
+    if $made_policy; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 ZIPKIN_SERVER_JAR=$(bash ci/zipkin-server.sh)
