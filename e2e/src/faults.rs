@@ -642,14 +642,12 @@ impl Report {
         lost_with_killed_servers(&self.uploads, &self.server_kills)
     }
 
-    /// How many spans Zipkin took and does not hold at the end, of those a
+    /// The spans Zipkin took and does not hold at the end, of those a
     /// killed server may have lost.
-    pub fn held_by_no_server(&self) -> usize {
+    pub fn lost_by_zipkin(&self) -> BTreeSet<SpanKey> {
         let held: BTreeSet<SpanKey> = self.stored.iter().map(span_key).collect();
-        self.lost_with_killed_servers()
-            .iter()
-            .filter(|key| !held.contains(*key))
-            .count()
+        let may_be_lost = self.lost_with_killed_servers();
+        may_be_lost.difference(&held).cloned().collect()
     }
 
     /// The distinct spans Zipkin took from `service_name`.
@@ -735,7 +733,7 @@ impl Report {
                 self.duplicates()
             ));
         }
-        let lost_with_servers = self.held_by_no_server();
+        let lost_with_servers = self.lost_by_zipkin().len();
         if lost_with_servers > 0 {
             note.push_str(&format!(
                 "; Zipkin lost {lost_with_servers} it had answered for, with a killed server"

@@ -31,6 +31,7 @@ mod stack;
 pub mod wire;
 mod zipkin;
 pub mod zipkin_cluster;
+mod zipkin_server;
 
 pub use account::SpanAccount;
 pub use clients::{StalledConnections, UNFINISHED_HEAD, idle_after_one_request, trickle};

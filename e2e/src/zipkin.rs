@@ -33,13 +33,10 @@ use test_collector::{Mode, Store, zipkin_rules::normalize_trace_id};
 use tokio::runtime::Runtime;
 
 use crate::{
-    Program, RefusingPort, SPANS_LIMIT, Service, http, process::find_on_path,
-    zipkin_cluster::ZipkinServers,
+    RefusingPort, SPANS_LIMIT, Service, http, zipkin_cluster::ZipkinServers,
+    zipkin_server::start_server,
 };
 
-/// How long the real server may take to start answering (a JVM, on a
-/// small machine busy with the test).
-const SERVER_START_LIMIT: Duration = Duration::from_secs(60);
 /// How often a wait on Zipkin's API asks again.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -149,11 +146,6 @@ impl Zipkin {
             Running::Cluster(servers) => servers.kills().to_vec(),
             _ => Vec::new(),
         }
-    }
-
-    /// Whether what it stores outlives its servers (a cluster's store).
-    pub fn keeps_spans(&self) -> bool {
-        matches!(self.running, Running::Cluster(_))
     }
 
     async fn start_as(judge: Judge) -> Zipkin {
@@ -408,52 +400,6 @@ impl Zipkin {
         }
         spans
     }
-}
-
-/// The real server `jar` as `name`, on `port` of loopback only, with
-/// `env` (its storage, say), once it is healthy.
-pub(crate) async fn start_server(
-    name: &str,
-    jar: &std::path::Path,
-    port: &RefusingPort,
-    env: &[(String, String)],
-) -> Service {
-    assert!(
-        jar.is_file(),
-        "ZIPKIN_SERVER_JAR={}: no such file (bash ci/zipkin-server.sh fetches it)",
-        jar.display()
-    );
-    let args = [
-        // Started often by the tests: the quick compiler only, and a
-        // heap far above what a test stores.
-        "-XX:TieredStopAtLevel=1".to_owned(),
-        "-Xmx512m".to_owned(),
-        "-jar".to_owned(),
-        jar.display().to_string(),
-        format!("--armeria.ports[0].port={}", port.addr.port()),
-        "--armeria.ports[0].ip=127.0.0.1".to_owned(),
-        "--armeria.ports[0].protocols[0]=http".to_owned(),
-    ];
-    let program = Program::System {
-        path: find_on_path("java").expect("java is on PATH: the real Zipkin needs Java 17"),
-        args: args.to_vec(),
-    };
-    let server = Service::start_within(name, &program, env, SERVER_START_LIMIT).await;
-    assert_eq!(server.addr(), port.addr, "{name} listens on its held port");
-    wait_until_healthy(&server).await;
-    server
-}
-
-/// Waits until a server that listens answers `/health`: it listens a
-/// moment before its storage is up.
-pub(crate) async fn wait_until_healthy(server: &Service) {
-    let health = format!("{}/health", server.url);
-    assert!(
-        crate::zipkin_cluster::answers_200(&health, SERVER_START_LIMIT).await,
-        "{} was not healthy within {SERVER_START_LIMIT:?}: {:#?}",
-        server.name,
-        server.logs()
-    );
 }
 
 impl Drop for Zipkin {

@@ -23,7 +23,7 @@ use std::{
 use crate::{
     Link, Links, Program, RefusingPort, Service,
     process::find_on_path,
-    zipkin::{start_server, wait_until_healthy},
+    zipkin_server::{start_server, wait_until_healthy},
 };
 
 /// How long MariaDB may take to start (it recovers its log first).
@@ -469,19 +469,4 @@ fn nginx_config(dir: &Path, listen: SocketAddr, upstreams: &[SocketAddr]) -> Str
          \x20 }}\n\
          }}\n"
     )
-}
-
-/// Waits until `url` answers `200`, at most `limit`; gives whether it did.
-pub(crate) async fn answers_200(url: &str, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        let up = crate::http().get(url).send().await;
-        if up.is_ok_and(|answer| answer.status() == 200) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -13,7 +13,7 @@
 
 use e2e::{
     fault_checks::{accounts_balance, all_answered, every_trace_whole, nothing_lost_or_dropped},
-    faults::{self, Case, Report, SpanKey, trace_id},
+    faults::{self, Case, Report, trace_id},
     *,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,15 +28,14 @@ async fn run(case: Case) -> Report {
 /// span it took, but those a server killed had answered for and not yet
 /// stored (Zipkin answers an upload before it stores it), each trace of
 /// the others whole in its API.
+///
 /// Gives the traces of which Zipkin lost a span with a killed server.
 fn nothing_lost_and_every_trace_whole(report: &Report) -> BTreeSet<String> {
     all_answered(report);
     accounts_balance(report);
     nothing_lost_or_dropped(report);
     every_trace_whole(report);
-    let held: BTreeSet<SpanKey> = report.stored.iter().map(faults::span_key).collect();
-    let lost = report.lost_with_killed_servers();
-    let lost: Vec<&SpanKey> = lost.difference(&held).collect();
+    let lost = report.lost_by_zipkin();
     let hit: BTreeSet<String> = lost.iter().map(|(trace, ..)| trace.clone()).collect();
     let mut held_of_trace: BTreeMap<&str, usize> = BTreeMap::new();
     for span in &report.stored {
