@@ -283,14 +283,19 @@ echo "$zipkin_image: $("$docker" image ls --format '{{.Size}}' "$zipkin_image"),
     "$(basename "$jar"), $("$docker" run --rm --entrypoint java "$zipkin_image" -version 2>&1 | head -1)"
 
 phase "docker-compose up --build"
-# The whole log to a file, the steps on screen; a failed build stops here
-# with its end (`|| true` on a pipe would hide the build's own status).
-if ! compose up --build -d >"$work/build.log" 2>&1; then
-    grep -E '^(Step|Successfully tagged|Creating|Building)' "$work/build.log" || true
-    tail -40 "$work/build.log"
-    exit 1
-fi
-grep -E '^(Step|Successfully tagged|Creating|Building)' "$work/build.log" || true
+# up STACK LOG: `STACK up --build -d`, the whole log to $work/LOG, the
+# steps on screen; a failed build stops here with its end (`|| true` on a
+# pipe would hide the build's own status).
+up() {
+    local stack=$1 log="$work/$2"
+    if ! "$stack" up --build -d >"$log" 2>&1; then
+        grep -E '^(Step|Successfully tagged|Creating|Building)' "$log" || true
+        tail -40 "$log"
+        exit 1
+    fi
+    grep -E '^(Step|Successfully tagged|Creating|Building)' "$log" || true
+}
+up compose build.log
 
 phase "wait until every service is healthy"
 healthy() {
@@ -478,12 +483,7 @@ echo "$collector_image: $("$docker" image ls --format '{{.Size}}' "$collector_im
 
 phase "OTLP: up --build, with the OTLP override"
 stack=compose_otlp
-if ! compose_otlp up --build -d >"$work/otlp-up.log" 2>&1; then
-    grep -E '^(Step|Successfully tagged|Creating|Building)' "$work/otlp-up.log" || true
-    tail -40 "$work/otlp-up.log"
-    exit 1
-fi
-grep -E '^(Successfully tagged|Creating)' "$work/otlp-up.log" || true
+up compose_otlp otlp-up.log
 collector_up() {
     local id
     id=$(compose_otlp ps -q otel-collector)
@@ -530,12 +530,7 @@ echo "$mysql_image: $("$docker" image ls --format '{{.Size}}' "$mysql_image"), Z
 
 phase "MySQL: up --build, with the MySQL override"
 stack=compose_mysql
-if ! compose_mysql up --build -d >"$work/mysql-up.log" 2>&1; then
-    grep -E '^(Successfully tagged|Creating)' "$work/mysql-up.log" || true
-    tail -40 "$work/mysql-up.log"
-    exit 1
-fi
-grep -E '^(Successfully tagged|Creating)' "$work/mysql-up.log" || true
+up compose_mysql mysql-up.log
 wait_until 120 "all four services healthy" healthy
 compose_mysql ps
 
