@@ -12,15 +12,19 @@
 //!   SIGTERM, then flushing the last spans, optionally behind a [`Front`]
 //!   that answers some requests before tracing sees them; and
 //!   [`healthcheck`], the container's probe.
+//! - `GET /metrics` ([`METRICS_PATH`]): how full the span exporter's queue
+//!   is, in Prometheus' text format.
 
 mod downstream;
 mod faults;
+mod metrics;
 mod reply;
 mod serve;
 mod settings;
 
 pub use downstream::{Downstream, DownstreamClient, DownstreamError};
 pub use faults::{Faults, MAX_DELAY_MS};
+pub use metrics::METRICS_PATH;
 pub use reply::Reply;
 pub use serve::{Front, healthcheck, healthcheck_requested, serve, serve_with_front};
 pub use settings::Settings;

@@ -1,7 +1,7 @@
 //! Serving a demo service: its routes, traced, each request under a time
-//! limit, plus an untraced health check; every connection under the limits
-//! of the `serving` crate; until SIGTERM or Ctrl-C; then the requests in
-//! flight finish and the last spans are flushed.
+//! limit, plus an untraced health check and metrics; every connection
+//! under the limits of the `serving` crate; until SIGTERM or Ctrl-C; then
+//! the requests in flight finish and the last spans are flushed.
 //!
 //! A service may also answer some requests in front of all that, before
 //! any span exists ([`Front`]): api_01's page for a browser is one, and the
@@ -20,7 +20,10 @@ use serving::{HEALTH_PATH, RequestTimeoutLayer};
 use telemetry::Telemetry;
 use tokio::net::TcpListener;
 
-use crate::Settings;
+use crate::{
+    Settings,
+    metrics::{self, METRICS_PATH},
+};
 
 /// Answers that a service gives in front of tracing: a request it answers
 /// (`Some`) makes no span, no trace and no call downstream; any other
@@ -81,14 +84,20 @@ pub async fn serve_with_front(
     serve_routes(settings, app, telemetry).await
 }
 
-/// `app` traced and under the request time limit, plus the health check.
+/// `app` traced and under the request time limit, plus the health check
+/// and the metrics.
 fn traced(settings: &Settings, app: Router, telemetry: &Telemetry) -> Router {
+    let queue = telemetry.queue_gauge();
     // The time limit sits inside the SERVER span, so a request cut off by
-    // it is traced with its 503. The health check is added after the
-    // tracing layer: probes never flood Zipkin.
+    // it is traced with its 503. The health check and the metrics are
+    // added after the tracing layer: probes and scrapes never flood Zipkin.
     app.layer(RequestTimeoutLayer::new(settings.request_timeout))
         .layer(telemetry.layer())
         .route(HEALTH_PATH, get(|| async { "ok" }))
+        .route(
+            METRICS_PATH,
+            get(move || std::future::ready(metrics::answer(queue.as_ref()))),
+        )
 }
 
 async fn answer_in_front(

@@ -129,6 +129,9 @@ async fn the_spans_of_an_outage_arrive_when_zipkin_comes_back() {
         .api_01
         .expect_log("span upload to Zipkin failed", 1)
         .await;
+    // Its metrics show what it holds: 3 spans a request (the last ones
+    // end just after their answer), of the default 2048.
+    assert_eq!(queue_gauges_once(&stack.api_01, 30).await, (30, 2048));
 
     // Zipkin comes up on that address: what was held goes, and what comes
     // next.
@@ -146,10 +149,38 @@ async fn the_spans_of_an_outage_arrive_when_zipkin_comes_back() {
         .api_01
         .expect_log("span export to Zipkin works again", 1)
         .await;
+    assert_eq!(queue_gauges_once(&stack.api_01, 0).await, (0, 2048));
     // Once they have stopped, nothing more can arrive: exactly 9 a trace.
     let spans = stack.stop().await;
     for trace_id in &traces {
         assert_eq!(of_trace(&spans, trace_id).len(), SPANS_PER_REQUEST);
     }
     assert_eq!(spans.len(), SPANS_PER_REQUEST * traces.len());
+}
+
+/// The queue's size and capacity, as `service`'s `GET /metrics` gives them
+/// in Prometheus' text format, once the size is `size` (or after 10 s).
+async fn queue_gauges_once(service: &Service, size: u64) -> (u64, u64) {
+    let url = format!("{}/metrics", service.url.trim_end_matches('/'));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, text) = fetch(&url, &[]).await;
+        assert_eq!(status, 200, "{text}");
+        let text = text.as_str().expect("text, not JSON");
+        let value = |name: &str| -> u64 {
+            let line = text
+                .lines()
+                .find(|line| line.split(' ').next() == Some(name))
+                .unwrap_or_else(|| panic!("no {name} in {text}"));
+            line[name.len() + 1..].parse().expect("a whole number")
+        };
+        let gauges = (
+            value("otel_sdk_processor_span_queue_size"),
+            value("otel_sdk_processor_span_queue_capacity"),
+        );
+        if gauges.0 == size || Instant::now() >= deadline {
+            return gauges;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

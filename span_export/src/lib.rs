@@ -41,6 +41,8 @@
 //! - **Every span is accounted for**: exported, dropped or lost, logged
 //!   while it happens at a bounded rate, and in full at the stop
 //!   (`account.rs`).
+//! - **How full the queue is can be read at any time**, through
+//!   [`ExportProcessor::queue_gauge`].
 //!
 //! The modules, each one concern: `config` (the settings), `processor`
 //! (the batch thread), `queue`, `retry`, `account`, `encoding` (the wire
@@ -69,5 +71,5 @@ pub use config::{BatchConfig, Endpoint};
 pub use encoding::{Encoding, Rejected};
 pub use hex::HexId;
 pub use otlp::Otlp;
-pub use processor::ExportProcessor;
+pub use processor::{ExportProcessor, QueueGauge};
 pub use zipkin::ZipkinJson;

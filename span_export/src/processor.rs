@@ -61,6 +61,36 @@ pub struct ExportProcessor {
     worker: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
+/// How full an [`ExportProcessor`]'s queue is, read at any moment: what
+/// OpenTelemetry's SDK metrics call `otel.sdk.processor.span.queue.size`
+/// and `.capacity`. A queue that stays near its capacity is one outage
+/// away from dropping spans.
+#[derive(Clone)]
+pub struct QueueGauge(Arc<Queue>);
+
+impl QueueGauge {
+    /// The spans held now: waiting for a batch, in an upload, or waiting
+    /// to be tried again.
+    pub fn spans(&self) -> usize {
+        self.0.held()
+    }
+
+    /// The most spans the queue holds (`max_queue_size`); past it, spans
+    /// are dropped.
+    pub fn capacity(&self) -> usize {
+        self.0.max_spans
+    }
+}
+
+impl std::fmt::Debug for QueueGauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueGauge")
+            .field("spans", &self.spans())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
 /// Asks of the batch thread, answered when done.
 #[derive(Debug)]
 enum Control {
@@ -125,6 +155,12 @@ impl ExportProcessor {
             control,
             worker: Mutex::new(Some(worker)),
         })
+    }
+
+    /// A gauge of how full the queue is, which stays valid once the
+    /// processor is given to the provider: for a metrics endpoint, say.
+    pub fn queue_gauge(&self) -> QueueGauge {
+        QueueGauge(self.queue.clone())
     }
 
     /// Sends `order` to the batch thread and waits, at most `timeout`, for
@@ -588,16 +624,18 @@ mod tests {
         let processor =
             ExportProcessor::start(endpoint.parse().unwrap(), ZipkinJson, config(2, 1)).unwrap();
         let queue = processor.queue.clone();
+        let gauge = processor.queue_gauge();
         let provider = provider(processor);
         let tracer = provider.tracer("test");
         for _ in 0..20 {
             tracer.start("GET /").end();
         }
         assert_eq!(queue.ended(), 20);
-        assert_eq!(queue.held(), 2, "one in the upload, one waiting");
+        assert_eq!(gauge.spans(), 2, "one in the upload, one waiting");
+        assert_eq!(gauge.capacity(), 2);
         assert_eq!(queue.dropped(), 18);
         stop(provider).await;
-        assert_eq!(queue.held(), 0, "the stop settles every span");
+        assert_eq!(gauge.spans(), 0, "the stop settles every span");
     }
 
     /// Zipkin answers 503 (with `Retry-After: 0`) to the first uploads:

@@ -54,7 +54,7 @@ const PREALLOCATED: usize = 4096;
 #[derive(Debug)]
 pub(super) struct Queue {
     state: Mutex<State>,
-    max_spans: usize,
+    pub(super) max_spans: usize,
     pub(super) batch_size: usize,
     /// Raised when a batch is full.
     pub(super) batch_full: Notify,

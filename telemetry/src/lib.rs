@@ -115,6 +115,7 @@ pub use exporter::{OtlpConfig, TracesExporter};
 pub use request::{CurrentTrace, current_trace};
 pub use server::{TelemetryLayer, TelemetryService};
 pub use setup::{Telemetry, TelemetryError};
+pub use span_export::QueueGauge;
 
 #[cfg(test)]
 mod testing;

@@ -15,7 +15,7 @@ use opentelemetry_sdk::{
     Resource,
     trace::{SdkTracerProvider, TracerProviderBuilder},
 };
-use span_export::{BatchConfig, Endpoint, ExportProcessor, ZipkinJson};
+use span_export::{BatchConfig, Endpoint, ExportProcessor, QueueGauge, ZipkinJson};
 use tracing::{Level, subscriber::Interest};
 use tracing_subscriber::{
     Layer,
@@ -54,6 +54,8 @@ pub struct Telemetry {
     layer: TelemetryLayer,
     /// How long the last upload may take.
     upload_timeout: Duration,
+    /// How full the exporter's queue is; `None` with no exporter.
+    queue: Option<QueueGauge>,
 }
 
 impl Telemetry {
@@ -74,6 +76,7 @@ impl Telemetry {
                     propagators: config.propagators,
                 }),
                 upload_timeout: config.batch.upload_timeout,
+                queue: None,
             });
         }
         // One sampler: the SERVER-span layer decides with it, and the SDK
@@ -82,6 +85,7 @@ impl Telemetry {
         propagation::install(config.propagators);
         let batch = export_batch(config);
         let processor = export_processor(config)?;
+        let queue = processor.as_ref().map(ExportProcessor::queue_gauge);
         let mut provider = tracer_provider(config, sampler.clone());
         // With no exporter (`none`), spans are still made and sampled, and
         // their context sent on: the services around keep whole traces.
@@ -116,7 +120,15 @@ impl Telemetry {
                 propagators: config.propagators,
             }),
             upload_timeout: batch.upload_timeout,
+            queue,
         })
+    }
+
+    /// How full the span exporter's queue is, read at any time; `None` when
+    /// nothing is exported (`OTEL_TRACES_EXPORTER=none`, or telemetry
+    /// disabled).
+    pub fn queue_gauge(&self) -> Option<QueueGauge> {
+        self.queue.clone()
     }
 
     /// The tower layer that runs every request in a SERVER span, in the
