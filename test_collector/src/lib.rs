@@ -123,6 +123,17 @@ impl Store {
         })
     }
 
+    /// What `GET /stats` answers: how many spans and uploads arrived, and
+    /// spans by "service KIND".
+    pub fn stats(&self) -> Value {
+        let received = self.lock();
+        json!({
+            "spans": received.span_count,
+            "uploads": received.upload_count,
+            "by_service_and_kind": received.by_service_and_kind,
+        })
+    }
+
     /// Every distinct span stored, in arrival order (empty in count-only
     /// mode).
     pub fn spans(&self) -> Vec<Value> {
@@ -401,12 +412,7 @@ async fn dependencies(
 }
 
 async fn stats(State(store): State<Arc<Store>>) -> Json<Value> {
-    let received = store.lock();
-    Json(json!({
-        "spans": received.span_count,
-        "uploads": received.upload_count,
-        "by_service_and_kind": received.by_service_and_kind,
-    }))
+    Json(store.stats())
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! `PORT` (default 9411) sets the port; `--count-only` keeps counts, not
 //! spans, and counts OTLP's too (`POST /v1/traces`, protobuf): a sink for
-//! either exporter.
+//! either exporter. On SIGTERM it finishes the uploads in flight and prints
+//! its counts (what `GET /stats` gives) as its last line.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -33,7 +34,8 @@ async fn serve(port: u16, mode: Mode) -> anyhow::Result<()> {
     );
     // Under the same limits as the services: an upload that stalls cannot
     // hold a connection for ever.
-    let app = router(Store::new(mode)).layer(RequestTimeoutLayer::new(Duration::from_secs(30)));
+    let store = Store::new(mode);
+    let app = router(store.clone()).layer(RequestTimeoutLayer::new(Duration::from_secs(30)));
     serving::serve(
         listener,
         app,
@@ -41,5 +43,8 @@ async fn serve(port: u16, mode: Mode) -> anyhow::Result<()> {
         serving::shutdown_signal(),
     )
     .await?;
+    // Every upload answered has been counted: a benchmark that stops and
+    // starts the collector adds up these lines, one a life.
+    println!("test collector stopped: {}", store.stats());
     Ok(())
 }

@@ -7,6 +7,8 @@
 //! their latency, instead of hiding it (coordinated omission, which a
 //! closed-loop tool such as wrk has).
 
+pub mod mix;
+
 use std::{sync::Arc, time::Duration};
 
 use tokio::{
@@ -14,6 +16,8 @@ use tokio::{
     task::JoinSet,
     time::{Instant, sleep_until},
 };
+
+pub use mix::Mix;
 
 /// One request of a load.
 #[derive(Clone, Debug)]
@@ -56,6 +60,9 @@ pub struct Load {
     pub connections: usize,
     /// How long one request may take.
     pub timeout: Duration,
+    /// Which of api_01's scenarios each request asks for (as a query
+    /// string); `None`: `url` as it is.
+    pub mix: Option<Mix>,
 }
 
 impl Load {
@@ -65,12 +72,20 @@ impl Load {
             rate,
             connections: 64,
             timeout: Duration::from_secs(10),
+            mix: None,
         }
     }
 
     /// Sends `rate × duration` requests, evenly spread, starting 100 ms
     /// from now, and waits for every answer.
     pub async fn run(&self, duration: Duration) -> reqwest::Result<Run> {
+        self.run_from(Instant::now() + Duration::from_millis(100), duration)
+            .await
+    }
+
+    /// [`Load::run`], the first request due at `start`: loads started
+    /// back to back this way follow one schedule.
+    pub async fn run_from(&self, start: Instant, duration: Duration) -> reqwest::Result<Run> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(self.connections)
             .timeout(self.timeout)
@@ -78,12 +93,16 @@ impl Load {
         let slots = Arc::new(Semaphore::new(self.connections));
         let period = Duration::from_secs_f64(1.0 / self.rate);
         let count = (self.rate * duration.as_secs_f64()).round() as u32;
-        let start = Instant::now() + Duration::from_millis(100);
+        let mut mix = self.mix.clone();
         let mut requests = JoinSet::new();
         for i in 0..count {
             let due = start + period * i;
             sleep_until(due).await;
-            let (http, slots, url) = (http.clone(), slots.clone(), self.url.clone());
+            let url = match mix.as_mut().map(Mix::next_query) {
+                Some(query) if !query.is_empty() => format!("{}?{query}", self.url),
+                _ => self.url.clone(),
+            };
+            let (http, slots) = (http.clone(), slots.clone());
             requests.spawn(async move {
                 let _slot = slots.acquire_owned().await.expect("never closed");
                 let (status, text) = match http.get(url).send().await {

@@ -15,8 +15,6 @@
 //! At most `MAX_IN_FLIGHT` requests wait at once: past that a request is
 //! skipped and counted, so a stuck api_01 never piles up work here.
 
-mod mix;
-
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::Context;
@@ -26,7 +24,7 @@ use tokio::{
     time::{MissedTickBehavior, interval},
 };
 
-use mix::Mix;
+use loadgen::Mix;
 
 const MAX_IN_FLIGHT: usize = 64;
 /// Longer than any answer api_01 gives (10 s of delay at most, plus a
@@ -94,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
-        let query = mix.next();
+        let query = mix.next_query();
         let mut target = url.clone();
         target.set_query((!query.is_empty()).then_some(query.as_str()));
         let sent = {

@@ -1,5 +1,6 @@
 //! The mix of requests: which of api_01's scenarios each request is, spread
 //! evenly by weight (no randomness: 80/10/10 is 8, 1 and 1 in every ten).
+//! The compose load profile's `traffic` sends it, and `loadgen --mix`.
 
 use anyhow::{Context, bail};
 
@@ -16,7 +17,7 @@ enum Kind {
 const CALLEES: [&str; 2] = ["api_02", "api_03"];
 
 /// The weights of each kind, and where the spread has got to.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Mix {
     weights: Vec<(Kind, u32)>,
     /// Smooth weighted round robin: each kind's credit so far.
@@ -70,7 +71,7 @@ impl Mix {
     }
 
     /// The next request's query string ("" for a plain one).
-    pub fn next(&mut self) -> String {
+    pub fn next_query(&mut self) -> String {
         let total: i64 = self.weights.iter().map(|(_, w)| i64::from(*w)).sum();
         for (credit, (_, weight)) in self.credit.iter_mut().zip(&self.weights) {
             *credit += i64::from(*weight);
@@ -100,7 +101,7 @@ mod tests {
 
     fn queries(mix: &str, count: usize) -> Vec<String> {
         let mut mix = Mix::parse(mix, 300).unwrap();
-        (0..count).map(|_| mix.next()).collect()
+        (0..count).map(|_| mix.next_query()).collect()
     }
 
     #[test]
