@@ -19,6 +19,11 @@
 #   bench/run.sh --fuzz          # instead: every fuzz target of fuzz/ for
 #                                # FUZZ_SECONDS (600) each, and the table
 #                                # (bench/fuzz.sh)
+#   bench/run.sh --soak          # instead: an hour at 100 requests a second,
+#                                # Zipkin away every minute and api_03
+#                                # restarted every ten; memory, descriptors,
+#                                # threads, queue and p99 each minute, the
+#                                # span account at the end (bench/soak.sh)
 #   bench/run.sh --smoke         # a few seconds of each, to check the script
 #   bench/run.sh --clean-build   # also: time a release build from clean
 #
@@ -62,6 +67,7 @@ for arg in "$@"; do
     --faults) exec cargo run --release --quiet -p e2e --example fault_table ;;
     --zipkin-cluster) exec bash ci/zipkin-cluster.sh --table ;;
     --fuzz) exec bash bench/fuzz.sh ;;
+    --soak) exec bash bench/soak.sh ;;
     --clean-build) clean_build=true ;;
     --smoke) ROUNDS=1 DURATION=2 RATE_DURATION=2 C1000_DURATION=3 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
