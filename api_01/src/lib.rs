@@ -14,6 +14,7 @@ use axum::{
     routing::get,
 };
 use demo::{Downstream, DownstreamClient, Faults, Reply, Settings};
+use telemetry::env::Env;
 
 pub mod page;
 
@@ -29,10 +30,18 @@ pub struct Api01 {
 impl Api01 {
     /// Reads `API_02_URL` and `API_03_URL` (defaults on localhost).
     pub fn from_env(settings: &Settings) -> anyhow::Result<Self> {
+        Self::read(&Env::process(), settings)
+    }
+
+    /// [`Api01::from_env`], the variables read from `env`.
+    pub fn read<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             client: DownstreamClient::new(settings)?,
-            api_02: Downstream::from_env("api_02", "API_02_URL", "http://localhost:5002")?,
-            api_03: Downstream::from_env("api_03", "API_03_URL", "http://localhost:5003")?,
+            api_02: Downstream::read(env, "api_02", "API_02_URL", "http://localhost:5002")?,
+            api_03: Downstream::read(env, "api_03", "API_03_URL", "http://localhost:5003")?,
             // The front door: its answer carries the trace id and the link.
             settings: Settings {
                 trace_link: true,

@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{Router, extract::State, routing::get};
 use demo::{Faults, Reply, Settings};
+use telemetry::env::Env;
 use tracing::Instrument;
 
 /// How long the unit of work takes by default (`WORK_MS`): long enough to
@@ -22,7 +23,15 @@ pub struct Api03 {
 impl Api03 {
     /// Reads `WORK_MS` (milliseconds; 0 is allowed).
     pub fn from_env(settings: &Settings) -> anyhow::Result<Self> {
-        let work_ms = telemetry::env::Env::process().parse("WORK_MS", DEFAULT_WORK_MS)?;
+        Self::read(&Env::process(), settings)
+    }
+
+    /// [`Api03::from_env`], the variable read from `env`.
+    pub fn read<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
+        let work_ms = env.parse("WORK_MS", DEFAULT_WORK_MS)?;
         Ok(Self {
             settings: settings.clone(),
             work: Duration::from_millis(work_ms),

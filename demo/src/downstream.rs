@@ -29,9 +29,20 @@ impl Downstream {
         url_var: &'static str,
         default_url: &str,
     ) -> Result<Self, ConfigError> {
+        Self::read(&Env::process(), service, url_var, default_url)
+    }
+
+    /// [`Downstream::from_env`], the variables read from `env`. The URL is
+    /// plain HTTP, as every endpoint: the client has no TLS.
+    pub fn read<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        service: &str,
+        url_var: &'static str,
+        default_url: &str,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             service: service.to_owned(),
-            url: Env::process().parse_or(url_var, default_url)?,
+            url: env.http_url_or(url_var, default_url)?,
         })
     }
 }

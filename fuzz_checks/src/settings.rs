@@ -1,7 +1,8 @@
 //! Every setting read from the environment: OpenTelemetry's (`OTEL_*`,
 //! through `TelemetryConfig::read`, OTLP's among them) and the project's
-//! (`B3_JOIN`, and the services' own through `demo::Settings::read`), with
-//! any values; and OTLP's headers setting, percent-decoded.
+//! (`B3_JOIN`, the services' own through `demo::Settings::read`, and the
+//! handlers' through `Api01::read` and `Api03::read`), with any values; and
+//! OTLP's headers setting, percent-decoded.
 //!
 //! Why: a setting is outside input too, typed by a person or templated by
 //! a deployment, and the project's promise is that a value that is set
@@ -40,7 +41,7 @@ use telemetry::{
 };
 
 /// Every variable a service reads at start-up, by number.
-pub const VARIABLES: [&str; 30] = [
+pub const VARIABLES: [&str; 33] = [
     "OTEL_SERVICE_NAME",
     "OTEL_TRACES_EXPORTER",
     "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
@@ -71,6 +72,9 @@ pub const VARIABLES: [&str; 30] = [
     "HEADER_TIMEOUT_MS",
     "IDLE_TIMEOUT_MS",
     "MAX_CONNECTIONS",
+    "API_02_URL",
+    "API_03_URL",
+    "WORK_MS",
 ];
 
 /// The service's own defaults, as api_01's `main` gives them.
@@ -197,9 +201,61 @@ pub fn check_vars(vars: &HashMap<&'static str, String>) {
         ),
     }
 
+    if let Ok(settings) = &settings {
+        handlers_read_their_own(&env, settings, vars);
+    }
     if let Some(config) = config {
         starts_and_stops_its_exporter(config, vars);
     }
+}
+
+/// The handlers' own variables (`API_02_URL`, `API_03_URL`, `WORK_MS`), read
+/// by api_01 and api_03 as the reference reads them, or refused with an
+/// error that names one the reference refuses.
+fn handlers_read_their_own<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    settings: &demo::Settings,
+    vars: &HashMap<&'static str, String>,
+) {
+    let mut invalid = Vec::new();
+    let mut url = |name: &'static str, default: &str| {
+        let url = http_url(&text(vars, name).unwrap_or_else(|| default.to_owned()));
+        if url.is_none() {
+            invalid.push(name);
+        }
+        url
+    };
+    let api_02 = url("API_02_URL", "http://localhost:5002");
+    let api_03 = url("API_03_URL", "http://localhost:5003");
+    let work_ms = number(vars, "WORK_MS", integer, 100, &mut invalid);
+    let api_01 = api_01::Api01::read(env, settings);
+    let worker = api_03::Api03::read(env, settings);
+    let urls = api_02.zip(api_03);
+    match (&api_01, urls) {
+        (Ok(api), Some((api_02, api_03))) => assert_eq!(
+            (&api.api_02.url, &api.api_03.url),
+            (&api_02, &api_03),
+            "api_01's callees with {vars:?}"
+        ),
+        (Err(error), None) => names_an_invalid_variable(config_error(error), &invalid, vars),
+        (read, _) => panic!("api_01 read {read:?} with {vars:?}; the reference {invalid:?}"),
+    }
+    match (&worker, work_ms) {
+        (Ok(api), Some(work_ms)) => assert_eq!(
+            api.work,
+            Duration::from_millis(work_ms),
+            "api_03's work with {vars:?}"
+        ),
+        (Err(error), None) => names_an_invalid_variable(config_error(error), &invalid, vars),
+        (read, _) => panic!("api_03 read {read:?} with {vars:?}; the reference {invalid:?}"),
+    }
+}
+
+/// The setting's error inside a service's start-up error.
+fn config_error(error: &anyhow::Error) -> &ConfigError {
+    error
+        .downcast_ref::<ConfigError>()
+        .unwrap_or_else(|| panic!("not a setting's error: {error:#}"))
 }
 
 /// `error` names one of the `invalid` variables, as it is set.

@@ -349,6 +349,7 @@ fn setting() -> impl Strategy<Value = (&'static str, String)> {
                     "HEADER_TIMEOUT_MS",
                     "IDLE_TIMEOUT_MS",
                     "MAX_CONNECTIONS",
+                    "WORK_MS",
                 ][..]
             ),
             number
@@ -360,6 +361,8 @@ fn setting() -> impl Strategy<Value = (&'static str, String)> {
                     "OTEL_EXPORTER_OTLP_ENDPOINT",
                     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                     "ZIPKIN_UI_URL",
+                    "API_02_URL",
+                    "API_03_URL",
                 ][..]
             ),
             url

@@ -89,3 +89,20 @@ fn a_huge_batch_size_allocates_nothing_up_front() {
         ("OTEL_BSP_MAX_QUEUE_SIZE", "1000000000"),
     ]));
 }
+
+/// `settings`, once its reference came to read the handlers' own
+/// variables too: `API_03_URL=https://api-03` was taken, and then every
+/// call to api_03 failed, since the client has no TLS. Fix: a callee's URL
+/// is read as every endpoint is, plain HTTP or an error naming the
+/// variable (`demo/src/downstream.rs`, through `Env::http_url_or`).
+#[test]
+fn a_callee_url_the_client_cannot_call_is_refused_by_name() {
+    for (name, value) in [
+        ("API_02_URL", "https://api-02:5002"),
+        ("API_03_URL", "https://api-03:5003"),
+        ("API_03_URL", "api-03:5003"),
+        ("WORK_MS", "-1"),
+    ] {
+        settings::check(&settings::encode(&[(name, value)]));
+    }
+}

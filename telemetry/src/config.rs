@@ -19,7 +19,7 @@ pub use span_export::BatchConfig;
 
 use crate::{
     env::{ConfigError, Env},
-    exporter::{TracesExporter, http_url},
+    exporter::TracesExporter,
 };
 
 /// Where Zipkin listens by default: its standard port on this machine.
@@ -247,11 +247,8 @@ impl TelemetryConfig {
                 .text("OTEL_SERVICE_NAME")
                 .unwrap_or_else(|| default_service_name.to_owned()),
             exporter: TracesExporter::read(env)?,
-            zipkin_endpoint: http_url(
-                "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
-                env.text("OTEL_EXPORTER_ZIPKIN_ENDPOINT")
-                    .unwrap_or_else(|| DEFAULT_ZIPKIN_ENDPOINT.to_owned()),
-            )?,
+            zipkin_endpoint: env
+                .http_url_or("OTEL_EXPORTER_ZIPKIN_ENDPOINT", DEFAULT_ZIPKIN_ENDPOINT)?,
             sampler: sampler(
                 env.text("OTEL_TRACES_SAMPLER"),
                 env.text("OTEL_TRACES_SAMPLER_ARG"),

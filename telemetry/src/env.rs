@@ -7,6 +7,8 @@
 
 use std::str::FromStr;
 
+use reqwest::Url;
+
 /// A variable that is set but cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name}={value:?} is invalid: {reason}")]
@@ -71,6 +73,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         parse_value(name, value)
     }
 
+    /// The variable `name` as a plain-HTTP URL, or `default` when it is
+    /// unset: where a service sends anything, read as every endpoint is.
+    pub fn http_url_or(&self, name: &'static str, default: &str) -> Result<Url, ConfigError> {
+        http_url(name, self.text(name).unwrap_or_else(|| default.to_owned()))
+    }
+
     /// The variable `name` parsed as a `T`, or `None` when it is unset.
     pub fn optional<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
     where
@@ -93,6 +101,28 @@ where
         name,
         reason: error.to_string(),
         value,
+    })
+}
+
+/// `value`, the variable `name`, as a plain-HTTP URL: the one check of
+/// every endpoint setting.
+pub(crate) fn http_url(name: &'static str, value: String) -> Result<Url, ConfigError> {
+    let reason = match value.parse::<Url>() {
+        Ok(url) if url.scheme() == "http" => return Ok(url),
+        // The HTTP client is built without TLS (see the workspace's
+        // Cargo.toml): an https endpoint would fail at every upload.
+        Ok(url) if url.scheme() == "https" => {
+            "this build speaks plain HTTP only (no TLS); reach an https receiver \
+             through a Collector or proxy on the private network"
+                .to_owned()
+        }
+        Ok(url) => format!("expected an http:// URL, not {}:", url.scheme()),
+        Err(error) => error.to_string(),
+    };
+    Err(ConfigError {
+        name,
+        value,
+        reason,
     })
 }
 

@@ -15,7 +15,7 @@ use reqwest::{
 };
 use span_export::Otlp;
 
-use crate::env::{ConfigError, Env};
+use crate::env::{ConfigError, Env, http_url};
 
 /// OTLP over HTTP's default endpoint (a Collector on this machine).
 pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
@@ -159,28 +159,6 @@ impl OtlpConfig {
             gzip,
         })
     }
-}
-
-/// `value`, the variable `name`, as a plain-HTTP URL: the one check of
-/// every endpoint setting.
-pub(crate) fn http_url(name: &'static str, value: String) -> Result<Url, ConfigError> {
-    let reason = match value.parse::<Url>() {
-        Ok(url) if url.scheme() == "http" => return Ok(url),
-        // The HTTP client is built without TLS (see the workspace's
-        // Cargo.toml): an https endpoint would fail at every upload.
-        Ok(url) if url.scheme() == "https" => {
-            "this build speaks plain HTTP only (no TLS); reach an https receiver \
-             through a Collector or proxy on the private network"
-                .to_owned()
-        }
-        Ok(url) => format!("expected an http:// URL, not {}:", url.scheme()),
-        Err(error) => error.to_string(),
-    };
-    Err(ConfigError {
-        name,
-        value,
-        reason,
-    })
 }
 
 /// The general endpoint with the traces path added to its own, as the
