@@ -96,7 +96,7 @@ for target in "${targets[@]}"; do
     minimised=$(find "$corpus" -maxdepth 1 -type f | wc -l)
     row "$target" "$elapsed" "$executions" "$((executions / (elapsed > 0 ? elapsed : 1)))" \
         "$cov" "$ft" "$grown_size>$minimised" "$findings"
-    if ((minimised > 300)); then
+    if ((minimised > 500)); then
         echo "note: $corpus holds $minimised files, more than a commit should" >&2
     fi
     if ((findings > 0)); then
