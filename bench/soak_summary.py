@@ -57,9 +57,9 @@ for service in range(3):
         ok = abs(slope) <= flat[figure]
         failed |= not ok
         show = (lambda v: f"{v / 1024:.1f} MiB") if figure == "RSS" else str
+        slope_text = f"{slope / 1024:+.2f} MiB" if figure == "RSS" else f"{slope:+.1f}"
         print(f"| api_0{service + 1}{' (end of each life)' if service == 2 else ''} | {figure} | "
-              f"{show(points[0][1])} | {show(points[-1][1])} | "
-              f"{f'{slope / 1024:+.2f} MiB' if figure == 'RSS' else f'{slope:+.1f}'} | {'yes' if ok else 'NO'} |")
+              f"{show(points[0][1])} | {show(points[-1][1])} | {slope_text} | {'yes' if ok else 'NO'} |")
 
 print()
 print("| minutes | p99 ms | p50 ms | answers |")
